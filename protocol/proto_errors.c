@@ -1,0 +1,50 @@
+/* proto_errors.c - lookups over the error table in errors.def. */
+#include "proto_errors.h"
+
+#include <stddef.h>
+
+typedef struct {
+    int code;            /* wire code */
+    const char *name;    /* wire NAME */
+    bool fatal;          /* PROTOCOL severity: close after sending */
+    const char *message; /* default message */
+} proto_error_entry_t;
+
+#define REQUEST  false
+#define PROTOCOL true
+static const proto_error_entry_t proto_error_table[] = {
+#define PROTO_ERROR(code, name, sev, msg) {code, #name, sev, msg},
+#include "errors.def"
+#undef PROTO_ERROR
+};
+#undef REQUEST
+#undef PROTOCOL
+
+static const proto_error_entry_t *proto_error_find(int code)
+{
+    if (code < 0)
+        code = -code;
+    for (size_t i = 0; i < sizeof proto_error_table / sizeof proto_error_table[0]; i++) {
+        if (proto_error_table[i].code == code)
+            return &proto_error_table[i];
+    }
+    return NULL;
+}
+
+const char *proto_error_name(int code)
+{
+    const proto_error_entry_t *e = proto_error_find(code);
+    return e ? e->name : "UNKNOWN_ERROR";
+}
+
+const char *proto_error_message(int code)
+{
+    const proto_error_entry_t *e = proto_error_find(code);
+    return e ? e->message : "unknown error";
+}
+
+bool proto_error_is_fatal(int code)
+{
+    const proto_error_entry_t *e = proto_error_find(code);
+    return e ? e->fatal : false;
+}

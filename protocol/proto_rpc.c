@@ -1,0 +1,181 @@
+/* proto_rpc.c - MessagePack-RPC decode and encode. */
+#include "proto_rpc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto_errors.h"
+
+static bool obj_is_uint32(const msgpack_object *o, uint32_t *v)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > UINT32_MAX)
+        return false;
+    *v = (uint32_t)o->via.u64;
+    return true;
+}
+
+/* params: [ {map} ] names the arguments; [] means none. */
+static void decode_params(const msgpack_object *params, proto_msg_t *out)
+{
+    out->args = NULL;
+    out->params_ok = false;
+    if (params->type != MSGPACK_OBJECT_ARRAY)
+        return;
+    if (params->via.array.size == 0) {
+        out->params_ok = true;
+        return;
+    }
+    if (params->via.array.size != 1 || params->via.array.ptr[0].type != MSGPACK_OBJECT_MAP)
+        return;
+    out->args = &params->via.array.ptr[0];
+    out->params_ok = true;
+}
+
+int proto_msg_decode(const uint8_t *buf, size_t len, msgpack_zone *zone, proto_msg_t *out)
+{
+    memset(out, 0, sizeof *out);
+    msgpack_object root;
+    size_t off = 0;
+    msgpack_unpack_return ur = msgpack_unpack((const char *)buf, len, &off, zone, &root);
+    if (ur != MSGPACK_UNPACK_SUCCESS || off != len)
+        return -PROTO_E_PARSE_ERROR;
+
+    if (root.type != MSGPACK_OBJECT_ARRAY || root.via.array.size < 3)
+        return -PROTO_E_INVALID_MESSAGE;
+    const msgpack_object *el = root.via.array.ptr;
+    uint32_t type;
+    if (!obj_is_uint32(&el[0], &type))
+        return -PROTO_E_INVALID_MESSAGE;
+
+    if (type == PROTO_MSG_REQUEST && root.via.array.size == 4) {
+        out->type = PROTO_MSG_REQUEST;
+        out->has_msgid = obj_is_uint32(&el[1], &out->msgid);
+        if (!out->has_msgid || el[2].type != MSGPACK_OBJECT_STR)
+            return -PROTO_E_INVALID_MESSAGE;
+        out->method.ptr = el[2].via.str.ptr;
+        out->method.len = el[2].via.str.size;
+        decode_params(&el[3], out);
+        return 0;
+    }
+    if (type == PROTO_MSG_NOTIFY && root.via.array.size == 3) {
+        out->type = PROTO_MSG_NOTIFY;
+        if (el[1].type != MSGPACK_OBJECT_STR)
+            return -PROTO_E_INVALID_MESSAGE;
+        out->method.ptr = el[1].via.str.ptr;
+        out->method.len = el[1].via.str.size;
+        decode_params(&el[2], out);
+        return 0;
+    }
+    /* A response, an unknown type, or the wrong arity. Address the error if
+     * the second element looks like a msgid. */
+    out->has_msgid = root.via.array.size == 4 && obj_is_uint32(&el[1], &out->msgid);
+    return -PROTO_E_INVALID_MESSAGE;
+}
+
+void proto_pack_result_head(msgpack_packer *pk, uint32_t msgid)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, PROTO_MSG_RESPONSE);
+    msgpack_pack_uint32(pk, msgid);
+    msgpack_pack_nil(pk);
+}
+
+int proto_err_set(proto_err_t *e, int code, const char *fmt, ...)
+{
+    if (code < 0)
+        code = -code;
+    e->code = code;
+    e->ndetails = 0;
+    e->message[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof e->message, fmt, ap);
+        va_end(ap);
+    }
+    return -code;
+}
+
+void proto_err_detail(proto_err_t *e, const char *key, const char *val, size_t val_len)
+{
+    if (e->ndetails >= PROTO_ERR_DETAILS)
+        return;
+    char *dst = e->detail_val[e->ndetails];
+    size_t n = 0;
+    for (size_t i = 0; i < val_len && n + 1 < sizeof e->detail_val[0]; i++) {
+        unsigned char c = (unsigned char)val[i];
+        if (c >= 0x20 && c != 0x7f)
+            dst[n++] = (char)c;
+    }
+    dst[n] = '\0';
+    e->detail_key[e->ndetails++] = key;
+}
+
+void proto_pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+}
+
+void proto_pack_cstr(msgpack_packer *pk, const char *s)
+{
+    proto_pack_str(pk, s, strlen(s));
+}
+
+void proto_pack_error_obj(msgpack_packer *pk, const proto_err_t *e)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_int(pk, e->code);
+    proto_pack_cstr(pk, proto_error_name(e->code));
+    proto_pack_cstr(pk, e->message[0] ? e->message : proto_error_message(e->code));
+    msgpack_pack_map(pk, e->ndetails);
+    for (unsigned i = 0; i < e->ndetails; i++) {
+        proto_pack_cstr(pk, e->detail_key[i]);
+        proto_pack_cstr(pk, e->detail_val[i]);
+    }
+}
+
+void proto_pack_error_response(msgpack_packer *pk, uint32_t msgid, const proto_err_t *e)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, PROTO_MSG_RESPONSE);
+    msgpack_pack_uint32(pk, msgid);
+    proto_pack_error_obj(pk, e);
+    msgpack_pack_nil(pk);
+}
+
+void proto_pack_error_notify(msgpack_packer *pk, const proto_err_t *e)
+{
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_uint8(pk, PROTO_MSG_NOTIFY);
+    proto_pack_cstr(pk, "server.error");
+    msgpack_pack_array(pk, 1);
+    proto_pack_error_obj(pk, e);
+}
+
+void proto_pack_time_ms(msgpack_packer *pk, int64_t unix_ms)
+{
+    int64_t sec = unix_ms / 1000;
+    int64_t ms = unix_ms % 1000;
+    if (ms < 0) { /* floor division: nanoseconds are always 0..999999999 */
+        ms += 1000;
+        sec -= 1;
+    }
+    msgpack_timestamp ts = {.tv_sec = sec, .tv_nsec = (uint32_t)(ms * 1000000)};
+    msgpack_pack_timestamp(pk, &ts);
+}
+
+int proto_obj_time_ms(const msgpack_object *o, int64_t *unix_ms)
+{
+    msgpack_timestamp ts;
+    if (o->type != MSGPACK_OBJECT_EXT || !msgpack_object_to_timestamp(o, &ts))
+        return -1;
+    if (ts.tv_nsec > 999999999u)
+        return -1;
+    /* Dates beyond +-2^53 ms cannot be a JavaScript Date either. */
+    if (ts.tv_sec > 9007199254740LL || ts.tv_sec < -9007199254740LL)
+        return -1;
+    *unix_ms = ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000);
+    return 0;
+}

@@ -1,0 +1,116 @@
+/* main.c - noormd: configuration, store, writer, then the event loop. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "net.h"
+#include "proto_errors.h"
+#include "server.h"
+#include "store.h"
+#include "version.h"
+#include "writer.h"
+
+static int fail(const char *event, const proto_err_t *err)
+{
+    char q[320];
+    log_event(LOG_ERROR, event, " code=%s message=%s", proto_error_name(err->code),
+              log_quote(q, sizeof q, err->message, strlen(err->message)));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    server_t srv;
+    memset(&srv, 0, sizeof srv);
+    switch (config_load(&srv.cfg, argc, argv, stdout, stderr)) {
+    case CONFIG_EXIT_OK: return 0;
+    case CONFIG_ERROR: return 2;
+    case CONFIG_OK: break;
+    }
+    log_level_t level = LOG_INFO;
+    log_parse_level(srv.cfg.log_level, &level);
+    log_set_level(level);
+
+    /* A peer that disconnects mid-write must not kill the server, and a
+     * crash must not leave keys or tokens in a core file. */
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+
+    srv.started_ns = stats_now_ns();
+    int status = 1;
+    proto_err_t err;
+    net_t *net = NULL;
+    store_t *writer_store = NULL;
+    store_options_t so = {
+        .path = srv.cfg.db_path,
+        .synchronous_full = strcmp(srv.cfg.synchronous, "full") == 0,
+        .busy_timeout_ms = (int)srv.cfg.busy_timeout_ms,
+        .wal_limit_bytes = srv.cfg.wal_limit_bytes,
+    };
+
+    char qs[320], qd[320];
+    log_event(LOG_INFO, "starting",
+              " version=%s sqlite=%s socket=%s db=%s synchronous=%s", NOORMME_VERSION,
+              store_sqlite_version(),
+              log_quote(qs, sizeof qs, srv.cfg.socket_path, strlen(srv.cfg.socket_path)),
+              log_quote(qd, sizeof qd, srv.cfg.db_path, strlen(srv.cfg.db_path)),
+              srv.cfg.synchronous);
+
+    /* The socket first: a second server on the same path is refused before
+     * it touches the database. */
+    net = net_new(&srv, &err);
+    if (!net) {
+        status = fail("listen_failed", &err);
+        goto out;
+    }
+    if (store_open_writer(&so, &writer_store, &err) != 0) {
+        status = fail("db_open_failed", &err);
+        goto out;
+    }
+    if (store_migrate(writer_store, store_embedded_migrations, store_embedded_migrations_count,
+                      &err) != 0) {
+        status = fail("migration_failed", &err);
+        goto out;
+    }
+#ifdef NOORMME_TEST_METHODS
+    if (store_test_init(writer_store, &err) != 0) {
+        status = fail("db_open_failed", &err);
+        goto out;
+    }
+#endif
+    if (store_open_reader(&so, &srv.reader, &err) != 0) {
+        status = fail("db_open_failed", &err);
+        goto out;
+    }
+    if (dispatch_init(&srv) != 0) {
+        proto_err_set(&err, PROTO_E_INTERNAL, "out of memory");
+        status = fail("start_failed", &err);
+        goto out;
+    }
+    writer_options_t wo = {.batch_max = (int)srv.cfg.batch_max,
+                           .checkpoint_idle_ms = (int)srv.cfg.checkpoint_idle_ms};
+    srv.writer = writer_start(writer_store, &wo, net_wake, net);
+    if (!srv.writer) {
+        proto_err_set(&err, PROTO_E_INTERNAL, "cannot start the writer thread");
+        status = fail("start_failed", &err);
+        goto out;
+    }
+    status = net_run(net); /* stops the writer before it returns */
+
+out:
+    net_free(net);
+    /* Readers close before the writer so the writer's close is the last and
+     * leaves no WAL behind. */
+    store_close(srv.reader);
+    store_close(writer_store);
+    dispatch_deinit(&srv);
+    if (status == 0)
+        log_event(LOG_INFO, "exit", " status=0");
+    return status;
+}

@@ -1,0 +1,658 @@
+/* net.c - libuv loop, connections and their limits.
+ *
+ * Per connection, bytes flow: libuv read -> proto_scan_feed (validate, find
+ * the message end) -> dispatch_message (decode, check, run or queue) -> reply
+ * bytes appended to conn->out -> one write per burst. Limits are enforced at
+ * fixed points: max connections at accept, message size and depth in the
+ * scanner, the partial-message deadline and idle timeout in the sweep timer,
+ * the output cap after every append.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "proto_errors.h"
+#include "proto_scan.h"
+
+#define NET_READ_CHUNK (64 * 1024)
+
+typedef struct conn conn_t;
+
+struct conn {
+    uv_pipe_t pipe;           /* the socket; pipe.data points back here */
+    net_t *net;               /* owner */
+    conn_t *prev, *next;      /* all open connections */
+    conn_t *dirty_next;       /* flush list link */
+    bool dirty;               /* on the flush list */
+    int refs;                 /* 1 for the handle + 1 per queued write job */
+    bool closing;             /* uv_close called */
+    bool close_after_flush;   /* no more requests: close once answers are out */
+    proto_scan_t scan;        /* the message being received */
+    uint8_t *in;              /* partial message bytes (NULL when none) */
+    size_t in_len, in_cap;    /* bytes held, bytes allocated */
+    proto_buf_t out;          /* replies not yet handed to libuv */
+    size_t out_inflight;      /* bytes in the uv_write not yet completed */
+    unsigned jobs;            /* write jobs queued for this connection */
+    uint64_t last_active_ms;  /* uv_now at the last request or reply */
+    uint64_t partial_since_ms;/* when the current partial message began; 0 = none */
+};
+
+typedef struct {
+    uv_write_t req;  /* libuv request */
+    conn_t *conn;    /* connection written to */
+    proto_buf_t buf; /* bytes being written, owned here */
+} net_write_t;
+
+struct net {
+    server_t *srv;             /* shared state */
+    uv_loop_t loop;            /* the loop */
+    uv_pipe_t listener;        /* listening socket */
+    bool bound;                /* the socket file is ours to unlink */
+    bool listening;            /* listener open */
+    uv_async_t wake;           /* writer -> loop: jobs finished */
+    uv_timer_t sweep;          /* deadlines: partial message, idle */
+    uv_timer_t deadline;       /* shutdown deadline */
+    uv_signal_t sigterm, sigint;
+    conn_t *conns;             /* open connections */
+    conn_t *dirty;             /* connections with replies to flush */
+    msgpack_zone zone;         /* decode arena, reused per message */
+    uint8_t rbuf[NET_READ_CHUNK]; /* shared read buffer for connections with no partial message */
+    bool rbuf_busy;            /* handed to libuv by alloc_cb, not yet returned */
+    bool stopping;             /* shutdown begun */
+    bool writer_stopped;       /* writer joined */
+};
+
+static void conn_flush(conn_t *c);
+
+static uint64_t now_ms(net_t *n)
+{
+    return uv_now(&n->loop);
+}
+
+static void conn_unref(conn_t *c)
+{
+    if (--c->refs > 0)
+        return;
+    free(c->in);
+    proto_buf_deinit(&c->out);
+    free(c);
+}
+
+static void net_maybe_finish(net_t *n);
+
+static void conn_close_cb(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    net_t *n = c->net;
+    conn_unref(c);
+    net_maybe_finish(n);
+}
+
+static void conn_close(conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    net_t *n = c->net;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        n->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    n->srv->conns.current--;
+    uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
+}
+
+/* Sends one protocol error and closes once it is written. */
+static void conn_fail(conn_t *c, int code, const char *message)
+{
+    log_event(LOG_WARN, "connection_dropped", " reason=%s", proto_error_name(code));
+    c->net->srv->conns.dropped++;
+    dispatch_pack_fatal(&c->out, code, message);
+    c->close_after_flush = true;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    conn_flush(c);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    net_write_t *w = (net_write_t *)req;
+    conn_t *c = w->conn;
+    c->out_inflight -= w->buf.len;
+    proto_buf_deinit(&w->buf);
+    free(w);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+/* Hands conn->out to the socket: a direct write when nothing is queued, the
+ * remainder as one uv_write. Enforces the output cap and closes a connection
+ * whose work is done. */
+static void conn_flush(conn_t *c)
+{
+    if (c->closing)
+        return;
+    net_t *n = c->net;
+    if (c->out.failed) {
+        log_event(LOG_ERROR, "connection_dropped", " reason=out_of_memory");
+        n->srv->conns.dropped++;
+        conn_close(c);
+        return;
+    }
+    if (c->out.len > 0 && c->out_inflight == 0) {
+        uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+        int w = uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
+        if (w < 0 && w != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        if (w > 0) {
+            memmove(c->out.data, c->out.data + w, c->out.len - (size_t)w);
+            c->out.len -= (size_t)w;
+            c->last_active_ms = now_ms(n);
+        }
+    }
+    if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
+        /* The client is not reading its replies: drop it before it costs
+         * more memory. No error can reach a client that does not read. */
+        log_event(LOG_WARN, "connection_dropped", " reason=output_cap queued=%zu",
+                  c->out.len + c->out_inflight);
+        n->srv->conns.dropped++;
+        conn_close(c);
+        return;
+    }
+    if (c->out.len > 0 && c->out_inflight == 0) {
+        net_write_t *w = malloc(sizeof *w);
+        if (!w) {
+            conn_close(c);
+            return;
+        }
+        w->conn = c;
+        w->buf = c->out; /* the write takes the bytes; out starts empty */
+        proto_buf_init(&c->out);
+        uv_buf_t b = uv_buf_init((char *)w->buf.data, (unsigned)w->buf.len);
+        c->out_inflight = w->buf.len;
+        if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
+            c->out_inflight = 0;
+            proto_buf_deinit(&w->buf);
+            free(w);
+            conn_close(c);
+            return;
+        }
+    }
+    if (c->close_after_flush && c->jobs == 0 && c->out.len == 0 && c->out_inflight == 0)
+        conn_close(c);
+}
+
+static void mark_dirty(conn_t *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->dirty_next = c->net->dirty;
+    c->net->dirty = c;
+}
+
+static void flush_dirty(net_t *n)
+{
+    while (n->dirty) {
+        conn_t *c = n->dirty;
+        n->dirty = c->dirty_next;
+        c->dirty = false;
+        conn_flush(c);
+    }
+}
+
+static int scan_error_code(int r)
+{
+    switch (r) {
+    case PROTO_SCAN_E_TOO_LARGE: return PROTO_E_MESSAGE_TOO_LARGE;
+    case PROTO_SCAN_E_TOO_DEEP: return PROTO_E_NESTING_TOO_DEEP;
+    default: return PROTO_E_PARSE_ERROR;
+    }
+}
+
+/* Handles every complete message in data[0..len); returns bytes consumed. */
+static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
+{
+    net_t *n = c->net;
+    size_t off = 0;
+    while (off < len && !c->close_after_flush) {
+        size_t msg_len = 0;
+        int r = proto_scan_feed(&c->scan, data + off, len - off, &msg_len);
+        if (r == PROTO_SCAN_NEED_MORE)
+            break;
+        if (r < 0) {
+            n->srv->protocol_errors++;
+            conn_fail(c, scan_error_code(r), proto_scan_strerror(r));
+            return len;
+        }
+        proto_scan_reset(&c->scan);
+        dispatch_result_t d = dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, c);
+        off += msg_len;
+        if (d == DISPATCH_QUEUED) {
+            c->refs++;
+            c->jobs++;
+        } else if (d == DISPATCH_CLOSE) {
+            n->srv->conns.dropped++;
+            c->close_after_flush = true;
+            uv_read_stop((uv_stream_t *)&c->pipe);
+        }
+    }
+    return off;
+}
+
+/* Keeps the bytes of a partial message in the connection's own buffer. */
+static int conn_keep(conn_t *c, const uint8_t *rest, size_t len)
+{
+    if (len > c->in_cap) {
+        uint8_t *p = realloc(c->in, len);
+        if (!p)
+            return -1;
+        c->in = p;
+        c->in_cap = len;
+    }
+    memmove(c->in, rest, len);
+    c->in_len = len;
+    return 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    conn_t *c = h->data;
+    net_t *n = c->net;
+    if (c->in_len == 0 && !n->rbuf_busy) {
+        /* Idle connections hold no buffer: whole messages are handled
+         * straight from the shared one. */
+        n->rbuf_busy = true;
+        *buf = uv_buf_init((char *)n->rbuf, sizeof n->rbuf);
+        return;
+    }
+    /* A partial message is pending: read after it. It is never longer than
+     * max_message_bytes (the scanner guarantees it). */
+    size_t want = c->in_len + NET_READ_CHUNK;
+    if (want > c->in_cap) {
+        uint8_t *p = realloc(c->in, want);
+        if (!p) {
+            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+            return;
+        }
+        c->in = p;
+        c->in_cap = want;
+    }
+    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = s->data;
+    net_t *n = c->net;
+    bool shared = buf->base == (char *)n->rbuf;
+    if (shared)
+        n->rbuf_busy = false;
+    if (nread < 0) {
+        /* EOF: the client will send nothing more. Answer what it asked,
+         * then close. Errors close at once. */
+        uv_read_stop(s);
+        if (nread == UV_EOF) {
+            c->close_after_flush = true;
+            conn_flush(c);
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->last_active_ms = now_ms(n);
+
+    const uint8_t *data;
+    size_t len;
+    if (shared) {
+        data = n->rbuf;
+        len = (size_t)nread;
+    } else {
+        c->in_len += (size_t)nread;
+        data = c->in;
+        len = c->in_len;
+    }
+    size_t used = conn_consume(c, data, len);
+    size_t rest = len - used;
+    if (rest > 0 && !c->close_after_flush) {
+        if (conn_keep(c, data + used, rest) != 0) {
+            conn_fail(c, PROTO_E_MESSAGE_TOO_LARGE, "out of memory buffering the message");
+            return;
+        }
+        if (c->partial_since_ms == 0 || used > 0)
+            c->partial_since_ms = now_ms(n);
+    } else {
+        c->in_len = 0;
+        c->partial_since_ms = 0;
+        if (c->in_cap > NET_READ_CHUNK) {
+            /* Give back the room a large message needed. */
+            free(c->in);
+            c->in = NULL;
+            c->in_cap = 0;
+        }
+    }
+    conn_flush(c);
+}
+
+static void refuse_close_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    net_t *n = server->data;
+    server_t *srv = n->srv;
+    if (status < 0) {
+        log_event(LOG_WARN, "accept_failed", " error=%s", uv_err_name(status));
+        return;
+    }
+    if (srv->conns.current >= (uint64_t)srv->cfg.max_connections) {
+        /* Accept, say why in one message, close: a clear refusal instead
+         * of a connection left hanging in the backlog. */
+        uv_pipe_t *p = malloc(sizeof *p);
+        if (!p || uv_pipe_init(&n->loop, p, 0) != 0) {
+            free(p);
+            return;
+        }
+        if (uv_accept(server, (uv_stream_t *)p) == 0) {
+            proto_buf_t msg;
+            proto_buf_init(&msg);
+            dispatch_pack_fatal(&msg, PROTO_E_TOO_MANY_CONNECTIONS, NULL);
+            uv_buf_t b = uv_buf_init((char *)msg.data, (unsigned)msg.len);
+            uv_try_write((uv_stream_t *)p, &b, 1);
+            proto_buf_deinit(&msg);
+        }
+        srv->conns.refused++;
+        log_event(LOG_WARN, "connection_refused", " reason=max_connections max=%lld",
+                  (long long)srv->cfg.max_connections);
+        uv_close((uv_handle_t *)p, refuse_close_cb);
+        return;
+    }
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->net = n;
+    c->refs = 1;
+    proto_buf_init(&c->out);
+    proto_scan_init(&c->scan, (size_t)srv->cfg.max_message_bytes, (uint32_t)srv->cfg.max_depth);
+    uv_pipe_init(&n->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+        uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
+        return;
+    }
+    c->next = n->conns;
+    if (n->conns)
+        n->conns->prev = c;
+    n->conns = c;
+    srv->conns.current++;
+    srv->conns.accepted++;
+    c->last_active_ms = now_ms(n);
+    uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+}
+
+/* Collects finished write jobs and sends their replies. */
+static void wake_cb(uv_async_t *a)
+{
+    net_t *n = a->data;
+    for (writer_job_t *j = writer_take_done(n->srv->writer), *next; j; j = next) {
+        next = j->next;
+        conn_t *c = dispatch_job_owner(j);
+        c->jobs--;
+        if (!c->closing) {
+            dispatch_job_finish(n->srv, j, &c->out);
+            mark_dirty(c);
+        } else {
+            dispatch_job_finish(n->srv, j, NULL);
+        }
+        conn_unref(c); /* an open connection still holds its handle ref */
+    }
+    flush_dirty(n);
+}
+
+void net_wake(void *arg)
+{
+    net_t *n = arg;
+    uv_async_send(&n->wake);
+}
+
+/* Enforces the partial-message deadline and the idle timeout. */
+static void sweep_cb(uv_timer_t *t)
+{
+    net_t *n = t->data;
+    const config_t *cfg = &n->srv->cfg;
+    uint64_t now = now_ms(n);
+    for (conn_t *c = n->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->close_after_flush)
+            continue;
+        if (c->partial_since_ms && now - c->partial_since_ms >= (uint64_t)cfg->partial_timeout_ms) {
+            conn_fail(c, PROTO_E_MESSAGE_TIMEOUT, NULL);
+        } else if (cfg->idle_timeout_ms > 0 && c->jobs == 0 && c->in_len == 0 &&
+                   c->out.len == 0 && c->out_inflight == 0 &&
+                   now - c->last_active_ms >= (uint64_t)cfg->idle_timeout_ms) {
+            conn_fail(c, PROTO_E_IDLE_TIMEOUT, NULL);
+        }
+    }
+}
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Once shutdown has begun and every connection is closed: stop the writer
+ * (it finishes its queue and checkpoints), then close the loop's own handles
+ * so uv_run returns. */
+static void net_maybe_finish(net_t *n)
+{
+    if (!n->stopping || n->conns || n->writer_stopped)
+        return;
+    n->writer_stopped = true;
+    writer_job_t *left = writer_stop(n->srv->writer);
+    n->srv->writer = NULL;
+    for (writer_job_t *j = left, *next; j; j = next) {
+        next = j->next;
+        conn_t *c = dispatch_job_owner(j);
+        dispatch_job_finish(n->srv, j, NULL);
+        conn_unref(c);
+    }
+    close_if_open((uv_handle_t *)&n->wake);
+    close_if_open((uv_handle_t *)&n->sweep);
+    close_if_open((uv_handle_t *)&n->deadline);
+    close_if_open((uv_handle_t *)&n->sigterm);
+    close_if_open((uv_handle_t *)&n->sigint);
+    log_event(LOG_INFO, "stopped", NULL);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+    net_t *n = t->data;
+    log_event(LOG_WARN, "shutdown_deadline", " open_connections=%llu",
+              (unsigned long long)n->srv->conns.current);
+    for (conn_t *c = n->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+}
+
+static void unlink_socket(net_t *n)
+{
+    if (n->bound) {
+        unlink(n->srv->cfg.socket_path);
+        n->bound = false;
+    }
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    net_t *n = s->data;
+    if (n->stopping)
+        return;
+    n->stopping = true;
+    n->srv->shutting_down = true;
+    log_event(LOG_INFO, "shutdown", " signal=%s open_connections=%llu",
+              signum == SIGTERM ? "SIGTERM" : "SIGINT",
+              (unsigned long long)n->srv->conns.current);
+    if (n->listening) {
+        uv_close((uv_handle_t *)&n->listener, NULL);
+        n->listening = false;
+    }
+    unlink_socket(n);
+    /* Read nothing more; answer what was read, then close. */
+    for (conn_t *c = n->conns, *next; c; c = next) {
+        next = c->next;
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->close_after_flush = true;
+        conn_flush(c);
+    }
+    uv_timer_start(&n->deadline, deadline_cb, (uint64_t)n->srv->cfg.shutdown_timeout_ms, 0);
+    net_maybe_finish(n);
+}
+
+/* Refuses a live socket or a non-socket file; removes a stale socket. */
+static int prepare_path(const char *path, proto_err_t *err)
+{
+    struct sockaddr_un sa;
+    if (strlen(path) >= sizeof sa.sun_path)
+        return proto_err_set(err, PROTO_E_INTERNAL,
+                             "socket path %s is too long (at most %zu bytes)", path,
+                             sizeof sa.sun_path - 1);
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0
+                               : proto_err_set(err, PROTO_E_INTERNAL, "cannot inspect %s: %s",
+                                               path, strerror(errno));
+    if (!S_ISSOCK(st.st_mode))
+        return proto_err_set(err, PROTO_E_INTERNAL,
+                             "%s exists and is not a socket; refusing to replace it", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return proto_err_set(err, PROTO_E_INTERNAL, "socket: %s", strerror(errno));
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    close(fd);
+    if (rc == 0)
+        return proto_err_set(err, PROTO_E_INTERNAL,
+                             "another server is already listening on %s; stop it or choose "
+                             "another --socket",
+                             path);
+    if (e != ECONNREFUSED)
+        return proto_err_set(err, PROTO_E_INTERNAL, "cannot probe existing socket %s: %s", path,
+                             strerror(e));
+    if (unlink(path) != 0)
+        return proto_err_set(err, PROTO_E_INTERNAL, "cannot remove stale socket %s: %s", path,
+                             strerror(errno));
+    log_event(LOG_WARN, "stale_socket_removed", NULL);
+    return 0;
+}
+
+net_t *net_new(server_t *srv, proto_err_t *err)
+{
+    net_t *n = calloc(1, sizeof *n);
+    if (!n) {
+        proto_err_set(err, PROTO_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    n->srv = srv;
+    uv_loop_init(&n->loop);
+    msgpack_zone_init(&n->zone, 4096);
+    uv_async_init(&n->loop, &n->wake, wake_cb);
+    uv_timer_init(&n->loop, &n->sweep);
+    uv_timer_init(&n->loop, &n->deadline);
+    uv_signal_init(&n->loop, &n->sigterm);
+    uv_signal_init(&n->loop, &n->sigint);
+    n->wake.data = n->sweep.data = n->deadline.data = n->sigterm.data = n->sigint.data = n;
+    uv_pipe_init(&n->loop, &n->listener, 0);
+    n->listener.data = n;
+    n->listening = true;
+
+    const char *path = srv->cfg.socket_path;
+    if (prepare_path(path, err) != 0) {
+        net_free(n);
+        return NULL;
+    }
+    /* Create the socket file with the configured mode from the start: no
+     * window in which it is wider. */
+    mode_t mode = (mode_t)srv->cfg.socket_mode;
+    mode_t old = umask((mode_t)(~mode & 0777));
+    int rc = uv_pipe_bind(&n->listener, path);
+    umask(old);
+    if (rc == 0) {
+        n->bound = true;
+        if (chmod(path, mode) != 0)
+            rc = uv_translate_sys_error(errno);
+    }
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
+    if (rc != 0) {
+        proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s%s", path, uv_strerror(rc),
+                      rc == UV_ENOENT ? " (does its directory exist?)" : "");
+        net_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+int net_run(net_t *n)
+{
+    const config_t *cfg = &n->srv->cfg;
+    uint64_t period = (uint64_t)cfg->partial_timeout_ms;
+    if (cfg->idle_timeout_ms > 0 && (uint64_t)cfg->idle_timeout_ms < period)
+        period = (uint64_t)cfg->idle_timeout_ms;
+    period /= 4;
+    if (period < 5)
+        period = 5;
+    if (period > 1000)
+        period = 1000;
+    uv_timer_start(&n->sweep, sweep_cb, period, period);
+    uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&n->sigint, signal_cb, SIGINT);
+    log_event(LOG_INFO, "listening", " max_connections=%lld max_message=%lld",
+              (long long)cfg->max_connections, (long long)cfg->max_message_bytes);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+void net_free(net_t *n)
+{
+    if (!n)
+        return;
+    unlink_socket(n);
+    /* Close whatever is still open (start-up failure paths) and let the
+     * close callbacks run. */
+    if (n->listening)
+        close_if_open((uv_handle_t *)&n->listener);
+    close_if_open((uv_handle_t *)&n->wake);
+    close_if_open((uv_handle_t *)&n->sweep);
+    close_if_open((uv_handle_t *)&n->deadline);
+    close_if_open((uv_handle_t *)&n->sigterm);
+    close_if_open((uv_handle_t *)&n->sigint);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&n->loop);
+    msgpack_zone_destroy(&n->zone);
+    free(n);
+}

@@ -1,0 +1,29 @@
+/* net.h - the event loop: Unix socket listener, connections, limits,
+ * signals and graceful shutdown. The only module that includes uv.h. */
+#ifndef NOORMME_NET_H
+#define NOORMME_NET_H
+
+#include "proto_rpc.h"
+#include "server.h"
+
+typedef struct net net_t;
+
+/* Creates the loop and binds the listening socket at srv->cfg.socket_path
+ * with srv->cfg.socket_mode. A stale socket file left by a crashed server is
+ * replaced; a live one (something accepts on it) or a non-socket file is
+ * refused. Returns NULL with the reason in `err`. */
+net_t *net_new(server_t *srv, proto_err_t *err);
+
+/* Wakes the loop to collect finished writer jobs; safe from any thread. The
+ * writer's notify callback, with the net_t as its argument. */
+void net_wake(void *net);
+
+/* Accepts and serves until SIGTERM/SIGINT, then stops accepting, answers the
+ * requests in flight (up to shutdown_timeout_ms), stops the writer (which
+ * checkpoints) and returns 0. srv->writer must be running. */
+int net_run(net_t *net);
+
+/* Unlinks the socket if still bound and frees everything. NULL is a no-op. */
+void net_free(net_t *net);
+
+#endif

@@ -1,0 +1,32 @@
+/* server.h - the state the modules share: configuration, stores, writer,
+ * counters. One instance, owned by main(); the loop thread reads and writes
+ * it, the writer thread touches only its own writer_t. */
+#ifndef NOORMME_SERVER_H
+#define NOORMME_SERVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "stats.h"
+#include "store.h"
+#include "writer.h"
+
+typedef struct {
+    uint64_t current;   /* open now */
+    uint64_t accepted;  /* since start */
+    uint64_t refused;   /* turned away at max_connections */
+    uint64_t dropped;   /* closed by the server for a limit or a protocol error */
+} server_conn_stats_t;
+
+typedef struct {
+    config_t cfg;                  /* options */
+    store_t *reader;               /* read-only connection used on the loop thread */
+    writer_t *writer;              /* the single writer */
+    uint64_t started_ns;           /* monotonic start time */
+    server_conn_stats_t conns;     /* connection counters (net) */
+    uint64_t protocol_errors;      /* messages refused as protocol errors */
+    stats_method_t *method_stats;  /* one per entry of the method table */
+    bool shutting_down;            /* SIGTERM received */
+} server_t;
+
+#endif

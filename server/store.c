@@ -1,0 +1,233 @@
+/* store.c - SQLite connections, pragmas, transactions and error mapping. */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto_errors.h"
+
+static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
+#define STORE_STMT(id, sql) sql,
+#include "store_sql.def"
+#undef STORE_STMT
+};
+
+int store_error(store_t *s, int rc, bool writing, proto_err_t *err)
+{
+    const char *detail = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    int code;
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+        code = (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+                   ? PROTO_E_CONFLICT
+                   : PROTO_E_CONSTRAINT;
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+        code = PROTO_E_UNAVAILABLE;
+        break;
+    case SQLITE_IOERR:
+        code = writing ? PROTO_E_OUTCOME_UNKNOWN : PROTO_E_UNAVAILABLE;
+        break;
+    case SQLITE_FULL:
+        code = PROTO_E_STORAGE_FULL;
+        break;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+        code = PROTO_E_READ_ONLY;
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        code = PROTO_E_CORRUPT;
+        break;
+    case SQLITE_TOOBIG:
+        code = PROTO_E_LIMIT_EXCEEDED;
+        break;
+    default:
+        code = PROTO_E_INTERNAL;
+        break;
+    }
+    return proto_err_set(err, code, "%s (sqlite: %s)", proto_error_message(code), detail);
+}
+
+sqlite3_stmt *store_stmt(store_t *s, store_stmt_id_t id, proto_err_t *err)
+{
+    sqlite3_stmt *st = s->stmts[id];
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    int rc = sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                &s->stmts[id], NULL);
+    if (rc != SQLITE_OK) {
+        store_error(s, rc, false, err);
+        return NULL;
+    }
+    return s->stmts[id];
+}
+
+/* Runs a prepared statement that returns no rows. */
+static int stmt_run(store_t *s, store_stmt_id_t id, proto_err_t *err)
+{
+    sqlite3_stmt *st = store_stmt(s, id, err);
+    if (!st)
+        return -err->code;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(s, rc, s->writer, err);
+    return 0;
+}
+
+int store_exec(store_t *s, const char *sql, proto_err_t *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    sqlite3_free(msg); /* the connection's errmsg says the same */
+    if (rc != SQLITE_OK)
+        return store_error(s, rc, s->writer, err);
+    return 0;
+}
+
+static int store_open(const store_options_t *o, bool writer, store_t **out, proto_err_t *err)
+{
+    *out = NULL;
+    store_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return proto_err_set(err, PROTO_E_INTERNAL, "out of memory opening the database");
+    s->writer = writer;
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    int rc = sqlite3_open_v2(o->path, &s->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        int code = store_error(s, rc, false, err);
+        snprintf(err->message, sizeof err->message, "cannot open database %s: %s", o->path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        store_close(s);
+        return code;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, o->busy_timeout_ms);
+
+    char pragmas[256];
+    if (writer) {
+        snprintf(pragmas, sizeof pragmas,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON; "
+                 "PRAGMA journal_size_limit=%lld;",
+                 o->synchronous_full ? "FULL" : "NORMAL", (long long)o->wal_limit_bytes);
+    } else {
+        snprintf(pragmas, sizeof pragmas, "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;");
+    }
+    rc = store_exec(s, pragmas, err);
+    if (rc == 0 && writer) {
+        /* journal_mode answers with the mode it got; WAL can be refused
+         * (e.g. on a file system without shared memory). */
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW &&
+            strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
+            rc = proto_err_set(err, PROTO_E_INTERNAL, "database %s could not be put in WAL mode",
+                               o->path);
+        sqlite3_finalize(st);
+    }
+    if (rc != 0) {
+        store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int store_open_writer(const store_options_t *o, store_t **out, proto_err_t *err)
+{
+    return store_open(o, true, out, err);
+}
+
+int store_open_reader(const store_options_t *o, store_t **out, proto_err_t *err)
+{
+    return store_open(o, false, out, err);
+}
+
+void store_close(store_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < STORE_STMT_COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+int store_begin(store_t *s, proto_err_t *err)
+{
+    return stmt_run(s, STORE_STMT_BEGIN, err);
+}
+
+int store_commit(store_t *s, proto_err_t *err)
+{
+    int rc = stmt_run(s, STORE_STMT_COMMIT, err);
+    /* A failed COMMIT can leave the transaction open (e.g. SQLITE_BUSY);
+     * the batch is answered with the error, so close it. */
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        store_rollback(s);
+    return rc;
+}
+
+void store_rollback(store_t *s)
+{
+    proto_err_t ignored;
+    if (!sqlite3_get_autocommit(s->db))
+        stmt_run(s, STORE_STMT_ROLLBACK, &ignored);
+}
+
+int store_savepoint(store_t *s, proto_err_t *err)
+{
+    return stmt_run(s, STORE_STMT_SAVEPOINT, err);
+}
+
+int store_release(store_t *s, proto_err_t *err)
+{
+    return stmt_run(s, STORE_STMT_RELEASE, err);
+}
+
+void store_rollback_to(store_t *s)
+{
+    proto_err_t ignored;
+    if (!sqlite3_get_autocommit(s->db))
+        stmt_run(s, STORE_STMT_ROLLBACK_TO, &ignored);
+}
+
+bool store_in_transaction(const store_t *s)
+{
+    return !sqlite3_get_autocommit(s->db);
+}
+
+int store_checkpoint(store_t *s, bool truncate, proto_err_t *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(
+        s->db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
+        NULL);
+    if (rc != SQLITE_OK)
+        return store_error(s, rc, true, err);
+    return 0;
+}
+
+void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes)
+{
+    struct stat st;
+    *db_bytes = stat(db_path, &st) == 0 ? (int64_t)st.st_size : 0;
+    char wal[4096];
+    int n = snprintf(wal, sizeof wal, "%s-wal", db_path);
+    *wal_bytes = (n > 0 && (size_t)n < sizeof wal && stat(wal, &st) == 0) ? (int64_t)st.st_size : 0;
+}
+
+const char *store_sqlite_version(void)
+{
+    return sqlite3_libversion();
+}

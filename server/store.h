@@ -1,0 +1,93 @@
+/* store.h - the SQLite store: connections, transactions, migrations.
+ *
+ * Only store*.c include sqlite3.h. A store_t is one SQLite connection; the
+ * server opens exactly one writer (used only by the writer thread: it is the
+ * only connection that ever writes or checkpoints) and one read-only reader
+ * per reading thread. Functions that can fail return 0 or a negative
+ * proto_error_t code and describe the failure in `err`.
+ */
+#ifndef NOORMME_STORE_H
+#define NOORMME_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto_buf.h"
+#include "proto_rpc.h"
+
+typedef struct store store_t;
+
+typedef struct {
+    const char *path;        /* database file */
+    bool synchronous_full;   /* synchronous=FULL (else NORMAL) */
+    int busy_timeout_ms;     /* wait on locks held by other processes */
+    int64_t wal_limit_bytes; /* journal_size_limit */
+} store_options_t;
+
+/* A migration: `name` is the file name ("0001_auth.sql"); its leading number
+ * is the version. */
+typedef struct {
+    const char *name;
+    const char *sql;
+} store_migration_t;
+
+/* The migrations in schema/, embedded at build time, in version order. */
+extern const store_migration_t store_embedded_migrations[];
+extern const size_t store_embedded_migrations_count;
+
+/* Opens the writer connection, creating the file when missing, and sets WAL
+ * mode, foreign_keys, busy_timeout, synchronous and journal_size_limit.
+ * *out is freed with store_close(). */
+int store_open_writer(const store_options_t *o, store_t **out, proto_err_t *err);
+
+/* Opens a read-only connection to a database a writer has already set up. */
+int store_open_reader(const store_options_t *o, store_t **out, proto_err_t *err);
+
+/* Closes the connection and finalizes its statements. NULL is a no-op. */
+void store_close(store_t *s);
+
+/* Applies the migrations not yet recorded in _noormme_migrations, each in its
+ * own transaction, in version order. Refuses (and applies nothing) when a
+ * recorded migration is unknown to `list` or its checksum changed, or when
+ * `list` is not in strictly increasing version order. Writer only. */
+int store_migrate(store_t *w, const store_migration_t *list, size_t n, proto_err_t *err);
+
+/* Runs `sql` (one or more statements, no results). Writer only for writes. */
+int store_exec(store_t *s, const char *sql, proto_err_t *err);
+
+/* Transaction control for the writer's group commit. begin is BEGIN
+ * IMMEDIATE; the savepoint calls bracket one request inside the batch. */
+int store_begin(store_t *s, proto_err_t *err);
+int store_commit(store_t *s, proto_err_t *err);
+void store_rollback(store_t *s);
+int store_savepoint(store_t *s, proto_err_t *err);
+int store_release(store_t *s, proto_err_t *err);
+void store_rollback_to(store_t *s);
+
+/* True while a transaction is open. SQLite rolls a whole transaction back by
+ * itself after some errors (I/O, full disk, out of memory), which the writer
+ * must notice. */
+bool store_in_transaction(const store_t *s);
+
+/* Checkpoints the WAL (PASSIVE, or TRUNCATE when `truncate`): writer only.
+ * Returns 0 or a negative code. */
+int store_checkpoint(store_t *s, bool truncate, proto_err_t *err);
+
+/* Sizes in bytes of the database file and its WAL (0 when absent). */
+void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes);
+
+/* The linked SQLite library's version string. */
+const char *store_sqlite_version(void);
+
+/* Test builds only (NOORMME_TEST_METHODS): a key/value table for the test.*
+ * methods that exercise the write path. */
+int store_test_init(store_t *w, proto_err_t *err);
+int store_test_put(store_t *w, const char *key, size_t klen, const void *val, size_t vlen,
+                   proto_err_t *err);
+/* Appends the stored value to *out and sets *found (false: nothing appended). */
+int store_test_get(store_t *s, const char *key, size_t klen, proto_buf_t *out, bool *found,
+                   proto_err_t *err);
+int store_test_count(store_t *s, int64_t *n, proto_err_t *err);
+
+#endif

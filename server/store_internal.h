@@ -1,0 +1,33 @@
+/* store_internal.h - shared by the store*.c files only (includes sqlite3.h). */
+#ifndef NOORMME_STORE_INTERNAL_H
+#define NOORMME_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Every statement the server runs more than once, prepared on first use and
+ * kept for the connection's lifetime. */
+typedef enum {
+#define STORE_STMT(id, sql) STORE_STMT_##id,
+#include "store_sql.def"
+#undef STORE_STMT
+    STORE_STMT_COUNT
+} store_stmt_id_t;
+
+struct store {
+    sqlite3 *db;                              /* the connection */
+    bool writer;                              /* opened read-write */
+    sqlite3_stmt *stmts[STORE_STMT_COUNT];    /* prepared lazily, finalized at close */
+};
+
+/* The prepared, reset statement `id`, or NULL with `err` set. */
+sqlite3_stmt *store_stmt(store_t *s, store_stmt_id_t id, proto_err_t *err);
+
+/* The one place SQLite result codes become protocol errors: fills `err` from
+ * `rc` and the connection's message and returns the negative code. An I/O
+ * error while `writing` is OUTCOME_UNKNOWN, because SQLite can report an
+ * error for a commit that did reach the disk. */
+int store_error(store_t *s, int rc, bool writing, proto_err_t *err);
+
+#endif

@@ -1,0 +1,246 @@
+/* writer.c - the writer thread: group commit with a savepoint per job. */
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "proto_errors.h"
+
+struct writer {
+    store_t *store;            /* the only read-write connection */
+    writer_options_t opt;      /* limits */
+    void (*notify)(void *);    /* wakes the loop thread */
+    void *notify_arg;          /* its argument */
+    pthread_t thread;          /* the writer thread */
+    pthread_mutex_t mu;        /* guards everything below */
+    pthread_cond_t cv;         /* signalled on submit and stop */
+    writer_job_t *head, *tail; /* queued jobs */
+    writer_job_t *done_head, *done_tail; /* finished jobs for the loop */
+    bool stopping;             /* writer_stop was called */
+    bool dirty;                /* commits since the last checkpoint */
+    writer_stats_t stats;      /* counters */
+};
+
+static void list_push(writer_job_t **head, writer_job_t **tail, writer_job_t *job)
+{
+    job->next = NULL;
+    if (*tail)
+        (*tail)->next = job;
+    else
+        *head = job;
+    *tail = job;
+}
+
+/* Marks every job of the batch that had succeeded as failed with `err`: the
+ * transaction that held their writes is gone. */
+static void fail_batch(writer_job_t *batch, const proto_err_t *err)
+{
+    for (writer_job_t *j = batch; j; j = j->next) {
+        if (j->rc == 0) {
+            j->rc = -err->code;
+            j->err = *err;
+        }
+    }
+}
+
+/* Runs `batch` in transactions; fills each job's rc. Returns true when a
+ * transaction was committed. */
+static bool run_batch(writer_t *wr, writer_job_t *batch, size_t n)
+{
+    proto_err_t err;
+    writer_job_t *txn_first = batch; /* first job of the open transaction */
+    int rc = store_begin(wr->store, &err);
+    if (rc != 0) {
+        fail_batch(batch, &err);
+        return false;
+    }
+    for (writer_job_t *j = batch; j; j = j->next) {
+        j->rc = store_savepoint(wr->store, &j->err);
+        if (j->rc == 0) {
+            j->rc = j->run(j, wr->store);
+            if (j->rc != 0)
+                store_rollback_to(wr->store);
+            int rel = store_release(wr->store, &err);
+            if (rel != 0 && j->rc == 0) {
+                j->rc = rel;
+                j->err = err;
+            }
+        }
+        if (!store_in_transaction(wr->store)) {
+            /* SQLite rolled the whole transaction back (I/O error, full
+             * disk, out of memory): the jobs before this one lost their
+             * writes too. Fail them and go on in a new transaction. */
+            proto_err_t lost = j->err;
+            if (j->rc == 0)
+                proto_err_set(&lost, PROTO_E_OUTCOME_UNKNOWN,
+                              "the transaction was rolled back by the storage engine");
+            for (writer_job_t *k = txn_first; k != j->next; k = k->next) {
+                if (k->rc == 0) {
+                    k->rc = -lost.code;
+                    k->err = lost;
+                }
+            }
+            txn_first = j->next;
+            if (txn_first && store_begin(wr->store, &err) != 0) {
+                fail_batch(txn_first, &err);
+                return false;
+            }
+        }
+    }
+    if (txn_first) {
+        rc = store_commit(wr->store, &err);
+        if (rc != 0) {
+            /* An I/O error at commit is OUTCOME_UNKNOWN (store_error). */
+            log_event(LOG_ERROR, "commit_failed", " jobs=%zu code=%s", n,
+                      proto_error_name(err.code));
+            fail_batch(txn_first, &err);
+            return false;
+        }
+        wr->dirty = true;
+        return true;
+    }
+    return false;
+}
+
+static void *writer_main(void *arg)
+{
+    writer_t *wr = arg;
+    pthread_mutex_lock(&wr->mu);
+    for (;;) {
+        if (!wr->head) {
+            if (wr->stopping)
+                break;
+            if (wr->dirty) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += wr->opt.checkpoint_idle_ms / 1000;
+                until.tv_nsec += (long)(wr->opt.checkpoint_idle_ms % 1000) * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                int w = pthread_cond_timedwait(&wr->cv, &wr->mu, &until);
+                if (w == ETIMEDOUT && !wr->head && !wr->stopping) {
+                    pthread_mutex_unlock(&wr->mu);
+                    proto_err_t err;
+                    if (store_checkpoint(wr->store, false, &err) != 0)
+                        log_event(LOG_WARN, "checkpoint_failed", " code=%s",
+                                  proto_error_name(err.code));
+                    pthread_mutex_lock(&wr->mu);
+                    wr->dirty = false;
+                    wr->stats.checkpoints++;
+                }
+            } else {
+                pthread_cond_wait(&wr->cv, &wr->mu);
+            }
+            continue;
+        }
+        /* Take up to batch_max jobs; the rest wait for the next batch. */
+        writer_job_t *batch = wr->head, *last = wr->head;
+        size_t n = 1;
+        while (last->next && n < (size_t)wr->opt.batch_max) {
+            last = last->next;
+            n++;
+        }
+        wr->head = last->next;
+        if (!wr->head)
+            wr->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&wr->mu);
+
+        bool committed = run_batch(wr, batch, n);
+
+        pthread_mutex_lock(&wr->mu);
+        if (committed)
+            wr->stats.batches_committed++;
+        if (n > wr->stats.largest_batch)
+            wr->stats.largest_batch = n;
+        for (writer_job_t *j = batch, *next; j; j = next) {
+            next = j->next;
+            wr->stats.queued--;
+            if (j->rc == 0)
+                wr->stats.jobs_committed++;
+            else
+                wr->stats.jobs_failed++;
+            list_push(&wr->done_head, &wr->done_tail, j);
+        }
+        pthread_mutex_unlock(&wr->mu);
+        wr->notify(wr->notify_arg);
+        pthread_mutex_lock(&wr->mu);
+    }
+    pthread_mutex_unlock(&wr->mu);
+
+    proto_err_t err;
+    if (store_checkpoint(wr->store, true, &err) != 0)
+        log_event(LOG_WARN, "checkpoint_failed", " code=%s at=shutdown",
+                  proto_error_name(err.code));
+    return NULL;
+}
+
+writer_t *writer_start(store_t *w, const writer_options_t *o, void (*notify)(void *),
+                       void *notify_arg)
+{
+    writer_t *wr = calloc(1, sizeof *wr);
+    if (!wr)
+        return NULL;
+    wr->store = w;
+    wr->opt = *o;
+    wr->notify = notify;
+    wr->notify_arg = notify_arg;
+    pthread_mutex_init(&wr->mu, NULL);
+    pthread_cond_init(&wr->cv, NULL);
+    if (pthread_create(&wr->thread, NULL, writer_main, wr) != 0) {
+        pthread_cond_destroy(&wr->cv);
+        pthread_mutex_destroy(&wr->mu);
+        free(wr);
+        return NULL;
+    }
+    return wr;
+}
+
+void writer_submit(writer_t *wr, writer_job_t *job)
+{
+    job->rc = 0;
+    pthread_mutex_lock(&wr->mu);
+    list_push(&wr->head, &wr->tail, job);
+    wr->stats.queued++;
+    pthread_cond_signal(&wr->cv);
+    pthread_mutex_unlock(&wr->mu);
+}
+
+writer_job_t *writer_take_done(writer_t *wr)
+{
+    pthread_mutex_lock(&wr->mu);
+    writer_job_t *done = wr->done_head;
+    wr->done_head = wr->done_tail = NULL;
+    pthread_mutex_unlock(&wr->mu);
+    return done;
+}
+
+void writer_get_stats(writer_t *wr, writer_stats_t *out)
+{
+    pthread_mutex_lock(&wr->mu);
+    *out = wr->stats;
+    pthread_mutex_unlock(&wr->mu);
+}
+
+writer_job_t *writer_stop(writer_t *wr)
+{
+    if (!wr)
+        return NULL;
+    pthread_mutex_lock(&wr->mu);
+    wr->stopping = true;
+    pthread_cond_signal(&wr->cv);
+    pthread_mutex_unlock(&wr->mu);
+    pthread_join(wr->thread, NULL);
+    writer_job_t *done = wr->done_head;
+    pthread_cond_destroy(&wr->cv);
+    pthread_mutex_destroy(&wr->mu);
+    free(wr);
+    return done;
+}
