@@ -1,0 +1,52 @@
+# NOORMME - the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+JOBS  ?= 2
+BUILD ?= build
+ASAN  ?= build-asan
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build build-asan run test fuzz bench format format-check clean
+
+all: build
+
+deps:
+	@./deploy/install-deps.sh
+
+$(BUILD)/Makefile: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOORMME_WERROR=ON >/dev/null
+
+build: deps $(BUILD)/Makefile
+	cmake --build $(BUILD) -j$(JOBS)
+
+# AddressSanitizer + UBSan, with clang so the libFuzzer targets build too.
+build-asan: deps
+	[ -f $(ASAN)/Makefile ] || CC=clang cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug \
+	  -DNOORMME_SANITIZE=ON -DNOORMME_FUZZ=ON -DNOORMME_WERROR=ON >/dev/null
+	cmake --build $(ASAN) -j$(JOBS)
+
+# Starts noormd in the foreground with its defaults: ./var/noormme.sock and
+# ./var/noormme.db. Extra flags: make run ARGS="--log-level debug".
+run: build
+	@mkdir -p var
+	exec ./$(BUILD)/noormd $(ARGS)
+
+# Every test: unit + integration, then the same under ASan/UBSan with a
+# short fuzz run. Ends with one "N passed, N failed" line.
+test: build build-asan
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run-all.sh $(BUILD) $(ASAN)
+
+fuzz: build-asan
+	./$(ASAN)/tests/fuzz/fuzz_scan -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -timeout=10 tests/fuzz/corpus
+
+bench: build
+	./bench/run.sh $(BUILD)
+
+format:
+	clang-format -i protocol/*.[ch] server/*.[ch] tests/*/*.[ch] bench/*.[ch]
+
+format-check:
+	clang-format --dry-run -Werror protocol/*.[ch] server/*.[ch] tests/*/*.[ch] bench/*.[ch]
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

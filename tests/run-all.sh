@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the ctest suites of the normal and the sanitizer build and prints one
+# closing line: "N passed, N failed".
+set -uo pipefail
+build=${1:-build}
+asan=${2:-build-asan}
+export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+passed=0
+failed=0
+status=0
+
+run_suite() {
+  local dir=$1 label=$2 log
+  log=$(mktemp)
+  echo "== $label ($dir)"
+  ctest --test-dir "$dir" -j2 --output-on-failure --timeout 600 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local line
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    local f t
+    f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+    t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+    passed=$((passed + t - f))
+    failed=$((failed + f))
+  elif [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1))
+  fi
+  [ "$rc" -eq 0 ] || status=1
+  rm -f "$log"
+}
+
+run_suite "$build" "unit + integration"
+run_suite "$asan" "unit + integration + fuzz under AddressSanitizer and UBSan"
+echo "${passed} passed, ${failed} failed"
+exit $status
