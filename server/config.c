@@ -191,3 +191,20 @@ config_result_t config_load(config_t *cfg, int argc, char **argv, FILE *out, FIL
     }
     return CONFIG_OK;
 }
+
+size_t config_option_count(void)
+{
+    return CONFIG_NOPTS;
+}
+
+void config_option_info(size_t i, config_info_t *out)
+{
+    const config_opt_t *o = &config_opts[i];
+    out->flag = o->flag;
+    out->env = o->env;
+    out->def = o->def;
+    out->numeric = o->kind == KIND_INT || o->kind == KIND_BYTES || o->kind == KIND_MODE;
+    out->octal = o->kind == KIND_MODE;
+    out->min = o->min;
+    out->max = o->max;
+}

@@ -7,6 +7,7 @@
 #ifndef NOORMME_CONFIG_H
 #define NOORMME_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,5 +36,21 @@ config_result_t config_load(config_t *cfg, int argc, char **argv, FILE *out, FIL
 
 /* Writes the --help text. */
 void config_print_help(FILE *out);
+
+/* One option of the table, for tests and documentation tools. */
+typedef struct {
+    const char *flag;    /* long flag without dashes */
+    const char *env;     /* environment variable */
+    const char *def;     /* default, as text */
+    int numeric;         /* 1 for INT, BYTES and MODE options */
+    int octal;           /* 1 for MODE options */
+    int64_t min, max;    /* bounds of numeric options */
+} config_info_t;
+
+/* Number of options in the table. */
+size_t config_option_count(void);
+
+/* Describes option `i` (< config_option_count()). */
+void config_option_info(size_t i, config_info_t *out);
 
 #endif
