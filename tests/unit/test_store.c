@@ -15,6 +15,7 @@
 
 #include "proto_errors.h"
 #include "store.h"
+#include "store_internal.h"
 
 typedef struct {
     char dir[64];        /* private temporary directory */
@@ -262,6 +263,41 @@ static void test_store_savepoint_rollback_undoes_only_its_own_writes(void **stat
     proto_buf_deinit(&b);
 }
 
+static void test_store_error_maps_each_result_code_family_once(void **state)
+{
+    fixture_t *f = *state;
+    const struct {
+        int rc;
+        bool writing;
+        int code;
+    } cases[] = {
+        {SQLITE_CONSTRAINT_UNIQUE, true, PROTO_E_CONFLICT},
+        {SQLITE_CONSTRAINT_PRIMARYKEY, true, PROTO_E_CONFLICT},
+        {SQLITE_CONSTRAINT_FOREIGNKEY, true, PROTO_E_CONSTRAINT},
+        {SQLITE_CONSTRAINT_NOTNULL, true, PROTO_E_CONSTRAINT},
+        {SQLITE_BUSY, true, PROTO_E_UNAVAILABLE},
+        {SQLITE_LOCKED, false, PROTO_E_UNAVAILABLE},
+        {SQLITE_NOMEM, false, PROTO_E_UNAVAILABLE},
+        /* SQLite may report an I/O error for a commit that reached the
+         * disk: a write's outcome is then unknown, a read's is not. */
+        {SQLITE_IOERR_WRITE, true, PROTO_E_OUTCOME_UNKNOWN},
+        {SQLITE_IOERR_FSYNC, true, PROTO_E_OUTCOME_UNKNOWN},
+        {SQLITE_IOERR_READ, false, PROTO_E_UNAVAILABLE},
+        {SQLITE_FULL, true, PROTO_E_STORAGE_FULL},
+        {SQLITE_READONLY, true, PROTO_E_READ_ONLY},
+        {SQLITE_CORRUPT, false, PROTO_E_CORRUPT},
+        {SQLITE_NOTADB, false, PROTO_E_CORRUPT},
+        {SQLITE_TOOBIG, true, PROTO_E_LIMIT_EXCEEDED},
+        {SQLITE_ERROR, false, PROTO_E_INTERNAL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        proto_err_t err;
+        assert_int_equal(store_error(f->w, cases[i].rc, cases[i].writing, &err), -cases[i].code);
+        assert_int_equal(err.code, cases[i].code);
+        assert_non_null(strstr(err.message, "sqlite:"));
+    }
+}
+
 static void test_store_embedded_migrations_are_in_order(void **state)
 {
     fixture_t *f = *state;
@@ -286,6 +322,7 @@ int main(void)
         T(test_migrate_refuses_badly_named_or_unordered_lists),
         T(test_store_truncate_checkpoint_empties_the_wal),
         T(test_store_savepoint_rollback_undoes_only_its_own_writes),
+        T(test_store_error_maps_each_result_code_family_once),
         T(test_store_embedded_migrations_are_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
