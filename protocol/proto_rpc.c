@@ -97,18 +97,30 @@ int proto_err_set(proto_err_t *e, int code, const char *fmt, ...)
     return -code;
 }
 
+char *proto_str_printable(char *out, size_t outsz, const char *s, size_t len)
+{
+    if (outsz == 0)
+        return out;
+    size_t room = outsz - 1;
+    bool cut = len > room;
+    size_t take = cut && room >= 3 ? room - 3 : (cut ? room : len);
+    for (size_t i = 0; i < take; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (cut && room >= 3) {
+        memcpy(out + take, "...", 3);
+        take += 3;
+    }
+    out[take] = '\0';
+    return out;
+}
+
 void proto_err_detail(proto_err_t *e, const char *key, const char *val, size_t val_len)
 {
     if (e->ndetails >= PROTO_ERR_DETAILS)
         return;
-    char *dst = e->detail_val[e->ndetails];
-    size_t n = 0;
-    for (size_t i = 0; i < val_len && n + 1 < sizeof e->detail_val[0]; i++) {
-        unsigned char c = (unsigned char)val[i];
-        if (c >= 0x20 && c != 0x7f)
-            dst[n++] = (char)c;
-    }
-    dst[n] = '\0';
+    proto_str_printable(e->detail_val[e->ndetails], sizeof e->detail_val[0], val, val_len);
     e->detail_key[e->ndetails++] = key;
 }
 

@@ -71,7 +71,13 @@ typedef struct {
 int proto_err_set(proto_err_t *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Adds a detail pair; `val` is copied (truncated, control bytes dropped). */
+/* Copies a wire string for echoing in an error or a log: printable ASCII is
+ * kept, every other byte becomes '?', so the copy is always valid UTF-8 and
+ * never carries control bytes; longer than `outsz` - 1 is cut with "...".
+ * Returns `out`. */
+char *proto_str_printable(char *out, size_t outsz, const char *s, size_t len);
+
+/* Adds a detail pair; `val` is copied through proto_str_printable. */
 void proto_err_detail(proto_err_t *e, const char *key, const char *val, size_t val_len);
 
 /* Packs the error object [code, NAME, message, details]. */

@@ -77,8 +77,9 @@ int cmd_admin_stats(cmd_ctx_t *ctx)
     writer_stats_t ws;
     writer_get_stats(srv->writer, &ws);
     proto_pack_cstr(pk, "writer");
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 7);
     pack_kv_u64(pk, "queue_depth", ws.queued);
+    pack_kv_u64(pk, "queue_bytes", srv->write_queue_bytes);
     pack_kv_u64(pk, "batches_committed", ws.batches_committed);
     pack_kv_u64(pk, "writes_committed", ws.jobs_committed);
     pack_kv_u64(pk, "writes_failed", ws.jobs_failed);

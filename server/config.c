@@ -136,19 +136,10 @@ void config_print_help(FILE *out)
 config_result_t config_load(config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
     memset(cfg, 0, sizeof *cfg);
-    char source[96];
-    for (size_t i = 0; i < CONFIG_NOPTS; i++) {
-        const config_opt_t *o = &config_opts[i];
-        snprintf(source, sizeof source, "default of --%s", o->flag);
-        if (config_set(cfg, o, o->def, source, err) != 0)
-            return CONFIG_ERROR; /* a bad table entry: caught by the unit tests */
-        const char *env = getenv(o->env);
-        if (env && *env) {
-            snprintf(source, sizeof source, "%s", o->env);
-            if (config_set(cfg, o, env, source, err) != 0)
-                return CONFIG_ERROR;
-        }
-    }
+    /* Flags first, so that a flag replaces an environment value before that
+     * value is checked: a bad NOORMME_* variable does not block a fix given
+     * on the command line. */
+    const char *flag_value[CONFIG_NOPTS] = {0};
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -166,13 +157,11 @@ config_result_t config_load(config_t *cfg, int argc, char **argv, FILE *out, FIL
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
-        const config_opt_t *o = NULL;
-        for (size_t i = 0; i < CONFIG_NOPTS; i++) {
-            if (strlen(config_opts[i].flag) == name_len &&
-                strncmp(config_opts[i].flag, name, name_len) == 0)
-                o = &config_opts[i];
-        }
-        if (!o) {
+        size_t i = 0;
+        while (i < CONFIG_NOPTS && !(strlen(config_opts[i].flag) == name_len &&
+                                     strncmp(config_opts[i].flag, name, name_len) == 0))
+            i++;
+        if (i == CONFIG_NOPTS) {
             fprintf(err, "noormd: unknown option --%.*s (see noormd --help)\n", (int)name_len,
                     name);
             return CONFIG_ERROR;
@@ -180,12 +169,29 @@ config_result_t config_load(config_t *cfg, int argc, char **argv, FILE *out, FIL
         const char *value = eq ? eq + 1 : NULL;
         if (!value) {
             if (a + 1 >= argc) {
-                fprintf(err, "noormd: --%s needs a value (%s)\n", o->flag, o->metavar);
+                fprintf(err, "noormd: --%s needs a value (%s)\n", config_opts[i].flag,
+                        config_opts[i].metavar);
                 return CONFIG_ERROR;
             }
             value = argv[++a];
         }
-        snprintf(source, sizeof source, "--%s", o->flag);
+        flag_value[i] = value; /* the last occurrence wins */
+    }
+
+    char source[96];
+    for (size_t i = 0; i < CONFIG_NOPTS; i++) {
+        const config_opt_t *o = &config_opts[i];
+        const char *env = getenv(o->env);
+        const char *value = o->def;
+        if (flag_value[i]) {
+            value = flag_value[i];
+            snprintf(source, sizeof source, "--%s", o->flag);
+        } else if (env && *env) {
+            value = env;
+            snprintf(source, sizeof source, "%s", o->env);
+        } else {
+            snprintf(source, sizeof source, "default of --%s", o->flag);
+        }
         if (config_set(cfg, o, value, source, err) != 0)
             return CONFIG_ERROR;
     }

@@ -157,8 +157,9 @@ static int bind_args(const cmd_method_t *m, const msgpack_object *map,
                                  memcmp(m->args[a].name, key, klen) == 0))
             a++;
         if (a == m->nargs) {
-            proto_err_set(err, PROTO_E_UNKNOWN_FIELD, "%s takes no argument named \"%.*s\"",
-                          m->name, (int)(klen > 64 ? 64 : klen), key);
+            char shown[68];
+            proto_err_set(err, PROTO_E_UNKNOWN_FIELD, "%s takes no argument named \"%s\"",
+                          m->name, proto_str_printable(shown, sizeof shown, key, klen));
             proto_err_detail(err, "field", key, klen);
             return -PROTO_E_UNKNOWN_FIELD;
         }
@@ -222,6 +223,18 @@ static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg
                                      uint64_t t0, proto_buf_t *out)
 {
     proto_err_t err;
+    if (srv->write_queue_bytes + len > (uint64_t)srv->cfg.write_queue_bytes) {
+        /* The writer is behind: refuse now rather than hold unbounded
+         * memory. Nothing was written, so a retry is safe. */
+        if (msg->type == PROTO_MSG_REQUEST) {
+            proto_err_set(&err, PROTO_E_UNAVAILABLE,
+                          "the write queue is full (%llu bytes waiting); retry shortly",
+                          (unsigned long long)srv->write_queue_bytes);
+            pack_error(out, msg->msgid, &err);
+        }
+        stats_record(&srv->method_stats[mi], stats_now_ns() - t0, true);
+        return DISPATCH_DONE;
+    }
     dispatch_job_t *job = malloc(sizeof *job + len);
     if (!job) {
         if (msg->type == PROTO_MSG_REQUEST) {
@@ -246,6 +259,7 @@ static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg
     /* Cannot fail: the same bytes were just decoded and checked. */
     proto_msg_decode(job->msg, len, &job->zone, &again);
     bind_args(&cmd_methods[mi], again.args, job->arg, &err);
+    srv->write_queue_bytes += len;
     writer_submit(srv->writer, &job->base);
     return DISPATCH_QUEUED;
 }
@@ -273,6 +287,7 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
     int rc = proto_msg_decode(bytes, len, zone, &msg);
     if (rc != 0) {
         srv->protocol_errors++;
+        log_event(LOG_WARN, "protocol_error", " code=%s", proto_error_name(rc));
         proto_err_t err;
         proto_err_set(&err, rc, NULL);
         if (msg.has_msgid)
@@ -283,10 +298,20 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
     }
     bool notify = msg.type == PROTO_MSG_NOTIFY;
     proto_err_t err;
+    if (srv->shutting_down) {
+        /* Requests read after SIGTERM are refused, not run: the client may
+         * retry them against the next server. */
+        if (!notify) {
+            proto_err_set(&err, PROTO_E_SHUTTING_DOWN, NULL);
+            pack_error(out, msg.msgid, &err);
+        }
+        return DISPATCH_DONE;
+    }
     int mi = method_lookup(msg.method);
     if (mi < 0) {
-        proto_err_set(&err, PROTO_E_METHOD_NOT_FOUND, "no method named \"%.*s\"",
-                      (int)(msg.method.len > 64 ? 64 : msg.method.len), msg.method.ptr);
+        char shown[68];
+        proto_err_set(&err, PROTO_E_METHOD_NOT_FOUND, "no method named \"%s\"",
+                      proto_str_printable(shown, sizeof shown, msg.method.ptr, msg.method.len));
         proto_err_detail(&err, "method", msg.method.ptr, msg.method.len);
         if (!notify)
             pack_error(out, msg.msgid, &err);
@@ -298,8 +323,6 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
         rc = proto_err_set(&err, PROTO_E_INVALID_PARAMS, NULL);
     else
         rc = bind_args(m, msg.args, arg, &err);
-    if (rc == 0 && srv->shutting_down)
-        rc = proto_err_set(&err, PROTO_E_SHUTTING_DOWN, NULL);
     if (rc != 0) {
         if (!notify)
             pack_error(out, msg.msgid, &err);
@@ -347,6 +370,7 @@ void dispatch_job_finish(server_t *srv, writer_job_t *base, proto_buf_t *out)
         }
     }
     stats_record(&srv->method_stats[job->method], stats_now_ns() - job->t0_ns, base->rc != 0);
+    srv->write_queue_bytes -= job->len;
     msgpack_zone_destroy(&job->zone);
     proto_buf_deinit(&job->result);
     free(job);

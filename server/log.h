@@ -1,6 +1,6 @@
 /* log.h - structured log lines on stderr.
  *
- *   ts=2026-11-24T08:41:16.123Z level=info event=listen socket="./var/noormme.sock"
+ *   ts=2026-11-24T08:41:16.123Z level=info event=listening max_connections=1024
  *
  * One line per event, logfmt: an event word and key=value fields. Values
  * given with log_str are quoted and stripped of control bytes; request

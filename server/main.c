@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "dispatch.h"
@@ -39,6 +40,9 @@ int main(int argc, char **argv)
     /* A peer that disconnects mid-write must not kill the server, and a
      * crash must not leave keys or tokens in a core file. */
     signal(SIGPIPE, SIG_IGN);
+    /* Everything noormd creates (database, WAL, lock file) is private to
+     * its user; the socket gets --socket-mode explicitly. */
+    umask(077);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
 
@@ -47,6 +51,7 @@ int main(int argc, char **argv)
     proto_err_t err;
     net_t *net = NULL;
     store_t *writer_store = NULL;
+    int lock_fd = -1;
     store_options_t so = {
         .path = srv.cfg.db_path,
         .synchronous_full = strcmp(srv.cfg.synchronous, "full") == 0,
@@ -62,8 +67,12 @@ int main(int argc, char **argv)
               log_quote(qd, sizeof qd, srv.cfg.db_path, strlen(srv.cfg.db_path)),
               srv.cfg.synchronous);
 
-    /* The socket first: a second server on the same path is refused before
-     * it touches the database. */
+    /* Ownership first: a second server for the same database is refused
+     * before it touches the socket or the database. */
+    if (store_lock(srv.cfg.db_path, &lock_fd, &err) != 0) {
+        status = fail("db_locked", &err);
+        goto out;
+    }
     net = net_new(&srv, &err);
     if (!net) {
         status = fail("listen_failed", &err);
@@ -109,6 +118,7 @@ out:
      * leaves no WAL behind. */
     store_close(srv.reader);
     store_close(writer_store);
+    store_unlock(lock_fd);
     dispatch_deinit(&srv);
     if (status == 0)
         log_event(LOG_INFO, "exit", " status=0");

@@ -88,6 +88,7 @@ static void conn_unref(conn_t *c)
 }
 
 static void net_maybe_finish(net_t *n);
+static void unlink_socket(net_t *n);
 
 static void conn_close_cb(uv_handle_t *h)
 {
@@ -110,6 +111,8 @@ static void conn_close(conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     n->srv->conns.current--;
+    log_event(LOG_DEBUG, "connection_closed", " open=%llu",
+              (unsigned long long)n->srv->conns.current);
     uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
 }
 
@@ -193,7 +196,8 @@ static void conn_flush(conn_t *c)
             return;
         }
     }
-    if (c->close_after_flush && c->jobs == 0 && c->out.len == 0 && c->out_inflight == 0)
+    if ((c->close_after_flush || n->stopping) && c->jobs == 0 && c->out.len == 0 &&
+        c->out_inflight == 0)
         conn_close(c);
 }
 
@@ -243,6 +247,14 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
         proto_scan_reset(&c->scan);
         dispatch_result_t d = dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, c);
         off += msg_len;
+        if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
+            /* Checked per message: one read can ask for far more output
+             * than it brought in. Flushing writes what the socket takes
+             * and drops the client if the rest is still over the cap. */
+            conn_flush(c);
+            if (c->closing)
+                return len;
+        }
         if (d == DISPATCH_QUEUED) {
             c->refs++;
             c->jobs++;
@@ -406,6 +418,8 @@ static void on_connection(uv_stream_t *server, int status)
     n->conns = c;
     srv->conns.current++;
     srv->conns.accepted++;
+    log_event(LOG_DEBUG, "connection_opened", " open=%llu",
+              (unsigned long long)srv->conns.current);
     c->last_active_ms = now_ms(n);
     uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }
@@ -469,7 +483,7 @@ static void net_maybe_finish(net_t *n)
     if (!n->stopping || n->conns || n->writer_stopped)
         return;
     n->writer_stopped = true;
-    writer_job_t *left = writer_stop(n->srv->writer);
+    writer_job_t *left = writer_stop(n->srv->writer); /* drains, checkpoints */
     n->srv->writer = NULL;
     for (writer_job_t *j = left, *next; j; j = next) {
         next = j->next;
@@ -482,6 +496,9 @@ static void net_maybe_finish(net_t *n)
     close_if_open((uv_handle_t *)&n->deadline);
     close_if_open((uv_handle_t *)&n->sigterm);
     close_if_open((uv_handle_t *)&n->sigint);
+    /* The socket goes last: while it exists, this process still owns the
+     * database (see store_lock). */
+    unlink_socket(n);
     log_event(LOG_INFO, "stopped", NULL);
 }
 
@@ -518,12 +535,11 @@ static void signal_cb(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&n->listener, NULL);
         n->listening = false;
     }
-    unlink_socket(n);
-    /* Read nothing more; answer what was read, then close. */
+    /* Connections with nothing in flight close now. The others stay until
+     * their writes are answered; requests they send meanwhile get
+     * SHUTTING_DOWN (dispatch) so the client knows to retry elsewhere. */
     for (conn_t *c = n->conns, *next; c; c = next) {
         next = c->next;
-        uv_read_stop((uv_stream_t *)&c->pipe);
-        c->close_after_flush = true;
         conn_flush(c);
     }
     uv_timer_start(&n->deadline, deadline_cb, (uint64_t)n->srv->cfg.shutdown_timeout_ms, 0);
@@ -609,11 +625,19 @@ net_t *net_new(server_t *srv, proto_err_t *err)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
     if (rc != 0) {
+        /* libuv reports a missing directory as EACCES from uv_pipe_bind. */
         proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s%s", path, uv_strerror(rc),
-                      rc == UV_ENOENT ? " (does its directory exist?)" : "");
+                      rc == UV_ENOENT || rc == UV_EACCES
+                          ? " (does its directory exist, and may this user write to it?)"
+                          : "");
         net_free(n);
         return NULL;
     }
+    /* From the moment the socket accepts, SIGTERM must mean a clean stop:
+     * a signal that arrives while the database opens is handled once the
+     * loop runs, instead of killing the process by default action. */
+    uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&n->sigint, signal_cb, SIGINT);
     return n;
 }
 
@@ -629,8 +653,6 @@ int net_run(net_t *n)
     if (period > 1000)
         period = 1000;
     uv_timer_start(&n->sweep, sweep_cb, period, period);
-    uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
-    uv_signal_start(&n->sigint, signal_cb, SIGINT);
     log_event(LOG_INFO, "listening", " max_connections=%lld max_message=%lld",
               (long long)cfg->max_connections, (long long)cfg->max_message_bytes);
     uv_run(&n->loop, UV_RUN_DEFAULT);

@@ -25,6 +25,7 @@ typedef struct {
     uint64_t started_ns;           /* monotonic start time */
     server_conn_stats_t conns;     /* connection counters (net) */
     uint64_t protocol_errors;      /* messages refused as protocol errors */
+    uint64_t write_queue_bytes;    /* message bytes of write jobs not yet answered */
     stats_method_t *method_stats;  /* one per entry of the method table */
     bool shutting_down;            /* SIGTERM received */
 } server_t;

@@ -4,7 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "proto_errors.h"
 
@@ -225,6 +229,46 @@ void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes
     char wal[4096];
     int n = snprintf(wal, sizeof wal, "%s-wal", db_path);
     *wal_bytes = (n > 0 && (size_t)n < sizeof wal && stat(wal, &st) == 0) ? (int64_t)st.st_size : 0;
+}
+
+int store_lock(const char *db_path, int *fd_out, proto_err_t *err)
+{
+    *fd_out = -1;
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s.lock", db_path);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return proto_err_set(err, PROTO_E_INTERNAL, "database path is too long");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return proto_err_set(err, PROTO_E_READ_ONLY, "cannot open lock file %s: %s", path,
+                             strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char owner[32] = "";
+        ssize_t r = pread(fd, owner, sizeof owner - 1, 0);
+        owner[r > 0 ? r : 0] = '\0';
+        owner[strcspn(owner, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return proto_err_set(err, PROTO_E_UNAVAILABLE,
+                                 "database %s is already served by another noormd (pid %s); "
+                                 "one database has exactly one server",
+                                 db_path, owner[0] ? owner : "unknown");
+        return proto_err_set(err, PROTO_E_INTERNAL, "cannot lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* The pid is only a hint for the message above; the lock holds. */
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void store_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }
 
 const char *store_sqlite_version(void)

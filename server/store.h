@@ -77,6 +77,16 @@ int store_checkpoint(store_t *s, bool truncate, proto_err_t *err);
 /* Sizes in bytes of the database file and its WAL (0 when absent). */
 void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes);
 
+/* Makes this process the only noormd serving `db_path`: takes an exclusive
+ * flock(2) on "<db_path>.lock" (created 0600, holding the owner's pid) and
+ * returns its descriptor in *fd; the lock lasts until store_unlock or exit.
+ * A database already owned by another live noormd is refused: two servers
+ * would mean two writers. */
+int store_lock(const char *db_path, int *fd, proto_err_t *err);
+
+/* Releases the lock taken by store_lock (the file stays). -1 is a no-op. */
+void store_unlock(int fd);
+
 /* The linked SQLite library's version string. */
 const char *store_sqlite_version(void);
 

@@ -87,6 +87,20 @@ static void test_config_environment_overrides_default_and_flag_overrides_both(vo
     assert_int_equal(cfg.max_connections, 5);
 }
 
+static void test_config_flag_replaces_an_invalid_environment_value(void **state)
+{
+    config_t cfg;
+    setenv("NOORMME_MAX_DEPTH", "40", 1);
+    char msg[512];
+    assert_int_equal(load(&cfg, msg, sizeof msg, NULL), CONFIG_ERROR);
+    assert_non_null(strstr(msg, "NOORMME_MAX_DEPTH"));
+    assert_int_equal(load(&cfg, msg, sizeof msg, "--max-depth", "10", NULL), CONFIG_OK);
+    assert_int_equal(cfg.max_depth, 10);
+    /* --help works whatever the environment holds. */
+    assert_int_equal(load(&cfg, msg, sizeof msg, "--help", NULL), CONFIG_EXIT_OK);
+    unsetenv("NOORMME_MAX_DEPTH");
+}
+
 static void test_config_byte_sizes_accept_suffixes(void **state)
 {
     config_t cfg;
@@ -185,6 +199,7 @@ int main(void)
         cmocka_unit_test_setup(test_config_defaults_are_the_documented_ones, setup),
         cmocka_unit_test_setup(
             test_config_environment_overrides_default_and_flag_overrides_both, setup),
+        cmocka_unit_test_setup(test_config_flag_replaces_an_invalid_environment_value, setup),
         cmocka_unit_test_setup(test_config_byte_sizes_accept_suffixes, setup),
         cmocka_unit_test_setup(test_config_socket_mode_is_octal, setup),
         cmocka_unit_test_setup(

@@ -1,6 +1,7 @@
 /* test_dispatch.c - the checklist every request passes before a handler
  * runs (decode, lookup, params shape, argument names, types, limits,
  * required), reads answered in place, writes answered after commit. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -441,6 +442,69 @@ static void test_dispatch_response_or_non_rpc_message_closes(void **state)
     assert_int_equal(f->srv.protocol_errors, 2);
 }
 
+static size_t value_len; /* value length used by pack_value_of_len */
+
+static void pack_value_of_len(msgpack_packer *pk)
+{
+    static char value[4096];
+    memset(value, 'v', sizeof value);
+    msgpack_pack_map(pk, 2);
+    proto_pack_cstr(pk, "key");
+    proto_pack_cstr(pk, "big");
+    proto_pack_cstr(pk, "value");
+    proto_pack_str(pk, value, value_len);
+}
+
+static void pack_sleep(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    proto_pack_cstr(pk, "ms");
+    msgpack_pack_int(pk, 200);
+}
+
+static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
+{
+    fixture_t *f = *state;
+    proto_buf_t sleep_msg, fits, over, out;
+    proto_buf_init(&sleep_msg);
+    proto_buf_init(&fits);
+    proto_buf_init(&over);
+    proto_buf_init(&out);
+    build(&sleep_msg, 20, "test.sleep", pack_sleep);
+    value_len = 1000;
+    build(&fits, 21, "test.write", pack_value_of_len);
+    value_len = 1001;
+    build(&over, 22, "test.write", pack_value_of_len);
+    assert_int_equal(over.len, fits.len + 1);
+    /* Room for the sleeping job (which keeps the queue occupied) plus
+     * exactly `fits`. */
+    f->srv.cfg.write_queue_bytes = (int64_t)(sleep_msg.len + fits.len);
+
+    assert_int_equal(dispatch_message(&f->srv, sleep_msg.data, sleep_msg.len, &f->zone, &out, f),
+                     DISPATCH_QUEUED);
+    /* One byte past the cap: refused at once, nothing queued. */
+    assert_int_equal(dispatch_message(&f->srv, over.data, over.len, &f->zone, &out, f),
+                     DISPATCH_DONE);
+    msgpack_unpacked reply;
+    msgpack_unpacked_init(&reply);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&reply, (const char *)out.data, out.len, &off),
+                     MSGPACK_UNPACK_SUCCESS);
+    expect_error(&reply, 22, PROTO_E_UNAVAILABLE);
+    const msgpack_object *text = &reply.data.via.array.ptr[2].via.array.ptr[2];
+    assert_non_null(memmem(text->via.str.ptr, text->via.str.size, "write queue is full", 19));
+    msgpack_unpacked_destroy(&reply);
+    assert_int_equal(f->srv.write_queue_bytes, sleep_msg.len);
+    /* Exactly at the cap: queued. */
+    assert_int_equal(dispatch_message(&f->srv, fits.data, fits.len, &f->zone, &out, f),
+                     DISPATCH_QUEUED);
+    assert_int_equal(f->srv.write_queue_bytes, sleep_msg.len + fits.len);
+    proto_buf_deinit(&sleep_msg);
+    proto_buf_deinit(&fits);
+    proto_buf_deinit(&over);
+    proto_buf_deinit(&out);
+}
+
 static void test_dispatch_refuses_new_requests_while_shutting_down(void **state)
 {
     fixture_t *f = *state;
@@ -469,6 +533,7 @@ int main(void)
         T(test_dispatch_params_must_be_an_array_of_one_map),
         T(test_dispatch_notification_runs_without_a_reply),
         T(test_dispatch_response_or_non_rpc_message_closes),
+        T(test_dispatch_write_queue_cap_refuses_writes_past_it),
         T(test_dispatch_refuses_new_requests_while_shutting_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -298,6 +298,25 @@ static void test_store_error_maps_each_result_code_family_once(void **state)
     }
 }
 
+static void test_store_lock_admits_one_owner_at_a_time(void **state)
+{
+    fixture_t *f = *state;
+    proto_err_t err;
+    int first = -1, second = -1;
+    assert_int_equal(store_lock(f->path, &first, &err), 0);
+    assert_true(first >= 0);
+    /* flock locks belong to the open file description: a second open, as a
+     * second noormd would make, is refused and told who owns it. */
+    assert_int_equal(store_lock(f->path, &second, &err), -PROTO_E_UNAVAILABLE);
+    assert_int_equal(second, -1);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    assert_non_null(strstr(err.message, pid));
+    store_unlock(first);
+    assert_int_equal(store_lock(f->path, &second, &err), 0);
+    store_unlock(second);
+}
+
 static void test_store_embedded_migrations_are_in_order(void **state)
 {
     fixture_t *f = *state;
@@ -323,6 +342,7 @@ int main(void)
         T(test_store_truncate_checkpoint_empties_the_wal),
         T(test_store_savepoint_rollback_undoes_only_its_own_writes),
         T(test_store_error_maps_each_result_code_family_once),
+        T(test_store_lock_admits_one_owner_at_a_time),
         T(test_store_embedded_migrations_are_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
