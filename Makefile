@@ -35,9 +35,12 @@ run: build
 test: build build-asan
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run-all.sh $(BUILD) $(ASAN)
 
+# libFuzzer adds new inputs to the first corpus directory: keep that one in
+# the build tree and read the committed seeds from the second.
 fuzz: build-asan
+	mkdir -p $(ASAN)/tests/fuzz/corpus-scan
 	./$(ASAN)/tests/fuzz/fuzz_scan -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  -timeout=10 tests/fuzz/corpus
+	  -timeout=10 $(ASAN)/tests/fuzz/corpus-scan tests/fuzz/corpus
 
 bench: build
 	./bench/run.sh $(BUILD)

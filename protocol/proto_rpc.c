@@ -185,9 +185,13 @@ int proto_obj_time_ms(const msgpack_object *o, int64_t *unix_ms)
         return -1;
     if (ts.tv_nsec > 999999999u)
         return -1;
-    /* Dates beyond +-2^53 ms cannot be a JavaScript Date either. */
-    if (ts.tv_sec > 9007199254740LL || ts.tv_sec < -9007199254740LL)
+    /* Only what a JavaScript Date can hold: +-8.64e15 ms from the epoch.
+     * Checking seconds first keeps the multiplication from overflowing. */
+    if (ts.tv_sec > PROTO_TIME_MAX_MS / 1000 || ts.tv_sec < -PROTO_TIME_MAX_MS / 1000 - 1)
         return -1;
-    *unix_ms = ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000);
+    int64_t ms = ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000);
+    if (ms > PROTO_TIME_MAX_MS || ms < -PROTO_TIME_MAX_MS)
+        return -1;
+    *unix_ms = ms;
     return 0;
 }

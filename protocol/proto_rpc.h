@@ -100,9 +100,13 @@ void proto_pack_cstr(msgpack_packer *pk, const char *s);
  * integer Unix milliseconds. */
 void proto_pack_time_ms(msgpack_packer *pk, int64_t unix_ms);
 
+/* The widest date accepted, in ms either side of the epoch: JavaScript's
+ * Date range, so every stored date can be given back to a JS client. */
+#define PROTO_TIME_MAX_MS 8640000000000000LL
+
 /* Reads a timestamp extension (type -1) as Unix milliseconds (nanoseconds
  * truncated toward negative infinity). Returns 0, or -1 when `o` is not a
- * valid timestamp. */
+ * valid timestamp or lies outside +-PROTO_TIME_MAX_MS. */
 int proto_obj_time_ms(const msgpack_object *o, int64_t *unix_ms);
 
 #endif

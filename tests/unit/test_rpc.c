@@ -586,6 +586,38 @@ static void test_err_detail_ignores_pairs_beyond_the_limit(void **state)
     assert_string_equal(e.detail_val[PROTO_ERR_DETAILS - 1], "3");
 }
 
+static void test_str_printable_marks_a_cut_with_an_ellipsis_when_it_fits(void **state)
+{
+    char out[8];
+    /* 7 bytes of room: 4 kept, then "...". */
+    assert_ptr_equal(proto_str_printable(out, sizeof out, "abcdefghij", 10), out);
+    assert_string_equal(out, "abcd...");
+    /* Exactly the room: nothing is cut. */
+    proto_str_printable(out, sizeof out, "abcdefg", 7);
+    assert_string_equal(out, "abcdefg");
+    /* Room for only the marker: the marker alone. */
+    proto_str_printable(out, 4, "abcdefg", 7);
+    assert_string_equal(out, "...");
+    /* Less room than the marker: a plain cut. */
+    proto_str_printable(out, 3, "abcdefg", 7);
+    assert_string_equal(out, "ab");
+}
+
+static void test_str_printable_handles_empty_and_zero_sized_output(void **state)
+{
+    char out[4] = {'x', 'x', 'x', 'x'};
+    /* No room at all: nothing is written, not even the terminator. */
+    proto_str_printable(out, 0, "abc", 3);
+    assert_int_equal(out[0], 'x');
+    proto_str_printable(out, 1, "abc", 3);
+    assert_string_equal(out, "");
+    proto_str_printable(out, sizeof out, NULL, 0);
+    assert_string_equal(out, "");
+    /* Non-ASCII bytes become '?' one for one. */
+    proto_str_printable(out, sizeof out, "\xc3\xa9", 2);
+    assert_string_equal(out, "??");
+}
+
 /* Timestamps --------------------------------------------------------------- */
 
 static int64_t time_round_trip(fixture_t *f, int64_t ms)
@@ -697,18 +729,27 @@ static void test_time_rejects_nanoseconds_above_999999999(void **state)
     assert_int_equal(proto_obj_time_ms(&o, &ms), -1);
 }
 
-static void test_time_rejects_seconds_beyond_2_pow_53_ms(void **state)
+static void test_time_accepts_the_js_date_range_and_refuses_one_ms_past(void **state)
 {
     fixture_t *f = *state;
     int64_t ms = 0;
-    /* 96-bit form, nsec 0, sec 9007199254740 (0x0000083126e978d4) */
+    /* 96-bit form, sec 8640000000000, nsec 0: the last JS Date */
     msgpack_object o = UNPACK_LIT(f, "\xc7\x0c\xff\x00\x00\x00\x00"
-                                     "\x00\x00\x08\x31\x26\xe9\x78\xd4");
+                                     "\x00\x00\x07\xdb\xa8\x21\x80\x00");
     assert_int_equal(proto_obj_time_ms(&o, &ms), 0);
-    assert_int_equal(ms, 9007199254740000LL);
-    /* sec + 1 */
+    assert_int_equal(ms, 8640000000000000LL);
+    /* the same second + 1 ms */
+    o = UNPACK_LIT(f, "\xc7\x0c\xff\x00\x0f\x42\x40"
+                      "\x00\x00\x07\xdb\xa8\x21\x80\x00");
+    assert_int_equal(proto_obj_time_ms(&o, &ms), -1);
+    /* sec -8640000000000: the first JS Date */
     o = UNPACK_LIT(f, "\xc7\x0c\xff\x00\x00\x00\x00"
-                      "\x00\x00\x08\x31\x26\xe9\x78\xd5");
+                      "\xff\xff\xf8\x24\x57\xde\x80\x00");
+    assert_int_equal(proto_obj_time_ms(&o, &ms), 0);
+    assert_int_equal(ms, -8640000000000000LL);
+    /* sec -8640000000001 + 999 ms = 1 ms before it */
+    o = UNPACK_LIT(f, "\xc7\x0c\xff\x3b\x8b\x87\xc0"
+                      "\xff\xff\xf8\x24\x57\xde\x7f\xff");
     assert_int_equal(proto_obj_time_ms(&o, &ms), -1);
     /* INT64_MIN seconds: refused, not overflowed */
     o = UNPACK_LIT(f, "\xc7\x0c\xff\x00\x00\x00\x00"
@@ -905,11 +946,13 @@ int main(void)
         cmocka_unit_test(test_err_detail_replaces_control_and_non_ascii_bytes),
         cmocka_unit_test(test_err_detail_truncates_long_values),
         cmocka_unit_test(test_err_detail_ignores_pairs_beyond_the_limit),
+        cmocka_unit_test(test_str_printable_marks_a_cut_with_an_ellipsis_when_it_fits),
+        cmocka_unit_test(test_str_printable_handles_empty_and_zero_sized_output),
         FIXTURE_TEST(test_time_ms_round_trips),
         FIXTURE_TEST(test_time_negative_ms_floors_to_whole_seconds),
         FIXTURE_TEST(test_time_rejects_what_is_not_a_timestamp),
         FIXTURE_TEST(test_time_rejects_nanoseconds_above_999999999),
-        FIXTURE_TEST(test_time_rejects_seconds_beyond_2_pow_53_ms),
+        FIXTURE_TEST(test_time_accepts_the_js_date_range_and_refuses_one_ms_past),
         cmocka_unit_test(test_buf_init_allocates_nothing),
         cmocka_unit_test(test_buf_append_grows_and_keeps_bytes),
         cmocka_unit_test(test_buf_append_of_nothing_allocates_nothing),
