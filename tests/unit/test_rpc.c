@@ -650,7 +650,6 @@ static void test_time_ms_round_trips(void **state)
         17179869184000LL,   /* first of the 96-bit form */
         8640000000000000LL, /* largest JavaScript Date */
         -8640000000000000LL,
-        9007199254740991LL, /* 2^53 - 1 */
     };
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         int64_t back = time_round_trip(f, values[i]);
