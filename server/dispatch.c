@@ -216,6 +216,13 @@ static void pack_error(proto_buf_t *out, uint32_t msgid, const proto_err_t *err)
 
 static int run_write(writer_job_t *base, store_t *w);
 
+#define DISPATCH_ZONE_CHUNK 2048
+
+size_t dispatch_job_cost(size_t len)
+{
+    return sizeof(dispatch_job_t) + len + DISPATCH_ZONE_CHUNK;
+}
+
 /* Queues a write: copies the message, decodes it again into the job's own
  * zone (the loop's zone is reused for the next message) and submits it. */
 static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg_t *msg,
@@ -223,7 +230,8 @@ static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg
                                      uint64_t t0, proto_buf_t *out)
 {
     proto_err_t err;
-    if (srv->write_queue_bytes + len > (uint64_t)srv->cfg.write_queue_bytes) {
+    size_t cost = dispatch_job_cost(len);
+    if (srv->write_queue_bytes + cost > (uint64_t)srv->cfg.write_queue_bytes) {
         /* The writer is behind: refuse now rather than hold unbounded
          * memory. Nothing was written, so a retry is safe. */
         if (msg->type == PROTO_MSG_REQUEST) {
@@ -254,12 +262,12 @@ static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg
     job->len = len;
     memcpy(job->msg, bytes, len);
     proto_buf_init(&job->result);
-    msgpack_zone_init(&job->zone, 2048);
+    msgpack_zone_init(&job->zone, DISPATCH_ZONE_CHUNK);
     proto_msg_t again;
     /* Cannot fail: the same bytes were just decoded and checked. */
     proto_msg_decode(job->msg, len, &job->zone, &again);
     bind_args(&cmd_methods[mi], again.args, job->arg, &err);
-    srv->write_queue_bytes += len;
+    srv->write_queue_bytes += cost;
     writer_submit(srv->writer, &job->base);
     return DISPATCH_QUEUED;
 }
@@ -370,7 +378,7 @@ void dispatch_job_finish(server_t *srv, writer_job_t *base, proto_buf_t *out)
         }
     }
     stats_record(&srv->method_stats[job->method], stats_now_ns() - job->t0_ns, base->rc != 0);
-    srv->write_queue_bytes -= job->len;
+    srv->write_queue_bytes -= dispatch_job_cost(job->len);
     msgpack_zone_destroy(&job->zone);
     proto_buf_deinit(&job->result);
     free(job);

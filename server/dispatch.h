@@ -31,6 +31,11 @@ void dispatch_deinit(server_t *srv);
 dispatch_result_t dispatch_message(server_t *srv, const uint8_t *msg, size_t len,
                                    msgpack_zone *zone, proto_buf_t *out, void *owner);
 
+/* Memory a queued write of an `len`-byte message holds until answered: the
+ * message copy, the job and its decode arena. Counted against
+ * --write-queue. */
+size_t dispatch_job_cost(size_t len);
+
 /* The owner given when `job` was queued. */
 void *dispatch_job_owner(const writer_job_t *job);
 

@@ -369,6 +369,27 @@ static void refuse_close_cb(uv_handle_t *h)
     free(h);
 }
 
+/* Accepts a connection only to tell it why it cannot be served (`code`,
+ * as a server.error notification) and close it: a clear answer instead of
+ * a connection left hanging in the backlog. */
+static void refuse(net_t *n, uv_stream_t *server, int code)
+{
+    uv_pipe_t *p = malloc(sizeof *p);
+    if (!p || uv_pipe_init(&n->loop, p, 0) != 0) {
+        free(p);
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)p) == 0) {
+        proto_buf_t msg;
+        proto_buf_init(&msg);
+        dispatch_pack_fatal(&msg, code, NULL);
+        uv_buf_t b = uv_buf_init((char *)msg.data, (unsigned)msg.len);
+        uv_try_write((uv_stream_t *)p, &b, 1);
+        proto_buf_deinit(&msg);
+    }
+    uv_close((uv_handle_t *)p, refuse_close_cb);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     net_t *n = server->data;
@@ -377,26 +398,17 @@ static void on_connection(uv_stream_t *server, int status)
         log_event(LOG_WARN, "accept_failed", " error=%s", uv_err_name(status));
         return;
     }
+    if (n->stopping) {
+        /* The listener stays open until the database is released (libuv
+         * removes the socket file when it closes), so say why instead. */
+        refuse(n, server, PROTO_E_SHUTTING_DOWN);
+        return;
+    }
     if (srv->conns.current >= (uint64_t)srv->cfg.max_connections) {
-        /* Accept, say why in one message, close: a clear refusal instead
-         * of a connection left hanging in the backlog. */
-        uv_pipe_t *p = malloc(sizeof *p);
-        if (!p || uv_pipe_init(&n->loop, p, 0) != 0) {
-            free(p);
-            return;
-        }
-        if (uv_accept(server, (uv_stream_t *)p) == 0) {
-            proto_buf_t msg;
-            proto_buf_init(&msg);
-            dispatch_pack_fatal(&msg, PROTO_E_TOO_MANY_CONNECTIONS, NULL);
-            uv_buf_t b = uv_buf_init((char *)msg.data, (unsigned)msg.len);
-            uv_try_write((uv_stream_t *)p, &b, 1);
-            proto_buf_deinit(&msg);
-        }
+        refuse(n, server, PROTO_E_TOO_MANY_CONNECTIONS);
         srv->conns.refused++;
         log_event(LOG_WARN, "connection_refused", " reason=max_connections max=%lld",
                   (long long)srv->cfg.max_connections);
-        uv_close((uv_handle_t *)p, refuse_close_cb);
         return;
     }
     conn_t *c = calloc(1, sizeof *c);
@@ -497,7 +509,12 @@ static void net_maybe_finish(net_t *n)
     close_if_open((uv_handle_t *)&n->sigterm);
     close_if_open((uv_handle_t *)&n->sigint);
     /* The socket goes last: while it exists, this process still owns the
-     * database (see store_lock). */
+     * database (see store_lock). Closing a bound pipe makes libuv remove
+     * its file; unlink_socket covers the case where it did not. */
+    if (n->listening) {
+        uv_close((uv_handle_t *)&n->listener, NULL);
+        n->listening = false;
+    }
     unlink_socket(n);
     log_event(LOG_INFO, "stopped", NULL);
 }
@@ -531,10 +548,6 @@ static void signal_cb(uv_signal_t *s, int signum)
     log_event(LOG_INFO, "shutdown", " signal=%s open_connections=%llu",
               signum == SIGTERM ? "SIGTERM" : "SIGINT",
               (unsigned long long)n->srv->conns.current);
-    if (n->listening) {
-        uv_close((uv_handle_t *)&n->listener, NULL);
-        n->listening = false;
-    }
     /* Connections with nothing in flight close now. The others stay until
      * their writes are answered; requests they send meanwhile get
      * SHUTTING_DOWN (dispatch) so the client knows to retry elsewhere. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -234,8 +235,26 @@ void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes
 int store_lock(const char *db_path, int *fd_out, proto_err_t *err)
 {
     *fd_out = -1;
-    char path[4096];
-    int n = snprintf(path, sizeof path, "%s.lock", db_path);
+    /* Name the lock after the file's real path, so that two spellings of
+     * one database (a symlink, "./x.db" vs "x.db") take the same lock. */
+    char real[PATH_MAX];
+    if (!realpath(db_path, real)) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", db_path);
+        char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : db_path;
+        if (slash)
+            *slash = '\0';
+        char rdir[PATH_MAX];
+        if (!realpath(slash ? (dir[0] ? dir : "/") : ".", rdir))
+            return proto_err_set(err, PROTO_E_READ_ONLY, "cannot resolve the directory of %s: %s",
+                                 db_path, strerror(errno));
+        if (snprintf(real, sizeof real, "%s/%s", strcmp(rdir, "/") ? rdir : "", base) >=
+            (int)sizeof real)
+            return proto_err_set(err, PROTO_E_INTERNAL, "database path is too long");
+    }
+    char path[PATH_MAX + 8];
+    int n = snprintf(path, sizeof path, "%s.lock", real);
     if (n < 0 || (size_t)n >= sizeof path)
         return proto_err_set(err, PROTO_E_INTERNAL, "database path is too long");
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -478,7 +478,8 @@ static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
     assert_int_equal(over.len, fits.len + 1);
     /* Room for the sleeping job (which keeps the queue occupied) plus
      * exactly `fits`. */
-    f->srv.cfg.write_queue_bytes = (int64_t)(sleep_msg.len + fits.len);
+    f->srv.cfg.write_queue_bytes =
+        (int64_t)(dispatch_job_cost(sleep_msg.len) + dispatch_job_cost(fits.len));
 
     assert_int_equal(dispatch_message(&f->srv, sleep_msg.data, sleep_msg.len, &f->zone, &out, f),
                      DISPATCH_QUEUED);
@@ -494,11 +495,12 @@ static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
     const msgpack_object *text = &reply.data.via.array.ptr[2].via.array.ptr[2];
     assert_non_null(memmem(text->via.str.ptr, text->via.str.size, "write queue is full", 19));
     msgpack_unpacked_destroy(&reply);
-    assert_int_equal(f->srv.write_queue_bytes, sleep_msg.len);
+    assert_int_equal(f->srv.write_queue_bytes, dispatch_job_cost(sleep_msg.len));
     /* Exactly at the cap: queued. */
     assert_int_equal(dispatch_message(&f->srv, fits.data, fits.len, &f->zone, &out, f),
                      DISPATCH_QUEUED);
-    assert_int_equal(f->srv.write_queue_bytes, sleep_msg.len + fits.len);
+    assert_int_equal(f->srv.write_queue_bytes,
+                     dispatch_job_cost(sleep_msg.len) + dispatch_job_cost(fits.len));
     proto_buf_deinit(&sleep_msg);
     proto_buf_deinit(&fits);
     proto_buf_deinit(&over);

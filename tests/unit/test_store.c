@@ -312,6 +312,14 @@ static void test_store_lock_admits_one_owner_at_a_time(void **state)
     char pid[32];
     snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
     assert_non_null(strstr(err.message, pid));
+    /* Another spelling of the same file takes the same lock. */
+    char alias[160];
+    snprintf(alias, sizeof alias, "%s/alias.db", f->dir);
+    assert_int_equal(symlink(f->path, alias), 0);
+    assert_int_equal(store_lock(alias, &second, &err), -PROTO_E_UNAVAILABLE);
+    char dotted[160];
+    snprintf(dotted, sizeof dotted, "%s/./t.db", f->dir);
+    assert_int_equal(store_lock(dotted, &second, &err), -PROTO_E_UNAVAILABLE);
     store_unlock(first);
     assert_int_equal(store_lock(f->path, &second, &err), 0);
     store_unlock(second);
