@@ -28,7 +28,11 @@ build-asan: deps
 # ./var/noormme.db. Extra flags: make run ARGS="--log-level debug".
 run: build
 	@mkdir -p var
-	exec ./$(BUILD)/noormd $(ARGS)
+	@# A development master key, made once, readable by this user only.
+	@[ -n "$$NOORMME_KEY$$NOORMME_KEY_FILE" ] || [ -f var/noormme.key ] || \
+	  (umask 077 && head -c 32 /dev/urandom | base64 > var/noormme.key && \
+	   echo "make run: created development key var/noormme.key")
+	exec ./$(BUILD)/noormd $$([ -n "$$NOORMME_KEY$$NOORMME_KEY_FILE" ] || echo --key-file var/noormme.key) $(ARGS)
 
 # Every test: unit + integration, then the same under ASan/UBSan with a
 # short fuzz run. Ends with one "N passed, N failed" line.

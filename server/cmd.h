@@ -31,7 +31,8 @@ enum {
     CMD_T_TIME = 1u << 8, /* timestamp extension (-1) */
 };
 
-#define CMD_MAX_ARGS 24
+#define CMD_MAX_ARGS  24
+#define CMD_MAX_EXTRA 64 /* extra fields kept per request (methods that take them) */
 
 typedef struct {
     const char *name;  /* argument name on the wire */
@@ -40,10 +41,17 @@ typedef struct {
     uint32_t max_len;  /* str/bin bytes or array/map elements; 0 = no limit of its own */
 } cmd_arg_t;
 
+/* Arguments bound by the dispatch checklist. */
+typedef struct {
+    const msgpack_object *arg[CMD_MAX_ARGS];       /* by spec position; NULL when absent */
+    const msgpack_object_kv *extra[CMD_MAX_EXTRA]; /* unknown fields (methods that keep them) */
+    unsigned nextra;                               /* entries in extra */
+} cmd_args_t;
+
 typedef struct {
     server_t *srv;                             /* shared state */
     store_t *store;                            /* reader on the loop thread, writer in the writer */
-    const msgpack_object *arg[CMD_MAX_ARGS];   /* arguments by spec position */
+    cmd_args_t in;                             /* the bound arguments */
     msgpack_packer *pk;                        /* the result goes here */
     proto_err_t *err;                          /* filled by cmd_fail */
 } cmd_ctx_t;
@@ -54,6 +62,7 @@ typedef struct {
     const char *name;     /* "group.method" */
     cmd_fn fn;            /* the handler */
     bool write;           /* runs on the writer thread inside a savepoint */
+    bool extra;           /* unknown string-named fields are kept (ctx->extra), not refused */
     const cmd_arg_t *args;/* argument spec */
     unsigned nargs;       /* entries in args (<= CMD_MAX_ARGS) */
 } cmd_method_t;
@@ -67,10 +76,86 @@ extern const unsigned cmd_method_count;
 int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- helpers shared by the handlers (cmd_util.c) ---- */
+
+/* A str argument as pointer and length (the checklist guarantees the type). */
+proto_str_t cmd_str(const msgpack_object *o);
+
+/* True when argument `i` was given (nil included). */
+static inline bool cmd_has(const cmd_ctx_t *ctx, int i)
+{
+    return ctx->in.arg[i] != NULL;
+}
+
+/* True when argument `i` was given as nil: "clear this field". */
+static inline bool cmd_is_nil(const cmd_ctx_t *ctx, int i)
+{
+    return ctx->in.arg[i] && ctx->in.arg[i]->type == MSGPACK_OBJECT_NIL;
+}
+
+/* Binds parameter `p` to optional str argument `i`: its text, or NULL when
+ * absent or nil. */
+void cmd_bind_opt_str(cmd_ctx_t *ctx, store_q_t *q, int p, int i);
+
+/* Binds parameter `p` to optional timestamp argument `i` as Unix ms, or
+ * NULL when absent or nil. */
+void cmd_bind_opt_time(cmd_ctx_t *ctx, store_q_t *q, int p, int i);
+
+/* The Unix ms of timestamp argument `i` (checked by the checklist). */
+int64_t cmd_time(const cmd_ctx_t *ctx, int i);
+
+/* Writes ctx->in.extra as a JSON object into `out`. Fails the request with
+ * INVALID_ARGUMENT, naming the field, for a value with no JSON form. */
+int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out);
+
+/* Packs column `col` as a str, or nil when NULL. */
+void cmd_pack_col_text(cmd_ctx_t *ctx, store_q_t *q, int col);
+
+/* Packs column `col` (Unix ms) as a timestamp, or nil when NULL. */
+void cmd_pack_col_time(cmd_ctx_t *ctx, store_q_t *q, int col);
+
+/* Packs a map of `known` pairs the caller packs next, followed by the
+ * members of the JSON object in column `extra_col`: call with the number
+ * of known pairs, pack them, then call cmd_pack_extra_end. */
+int cmd_pack_extra_begin(cmd_ctx_t *ctx, store_q_t *q, int extra_col, uint32_t known,
+                         proto_buf_t *members);
+void cmd_pack_extra_end(cmd_ctx_t *ctx, proto_buf_t *members);
+
+/* Packs the user whose columns (id, name, email, email_verified, image,
+ * extra) start at `col`: {id, name, email, emailVerified, image, ...extra}. */
+int cmd_pack_user(cmd_ctx_t *ctx, store_q_t *q, int col);
+
+/* Runs a statement expected to return at most one row and packs it with
+ * `pack`, or packs nil when there is none. */
+int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, int (*pack)(cmd_ctx_t *, store_q_t *, int));
+
 /* Handlers, by group. */
 int cmd_admin_ping(cmd_ctx_t *ctx);
 int cmd_admin_version(cmd_ctx_t *ctx);
 int cmd_admin_stats(cmd_ctx_t *ctx);
+int cmd_admin_purge(cmd_ctx_t *ctx);
+int cmd_user_create(cmd_ctx_t *ctx);
+int cmd_user_get(cmd_ctx_t *ctx);
+int cmd_user_get_by_email(cmd_ctx_t *ctx);
+int cmd_user_get_by_account(cmd_ctx_t *ctx);
+int cmd_user_update(cmd_ctx_t *ctx);
+int cmd_user_delete(cmd_ctx_t *ctx);
+int cmd_account_link(cmd_ctx_t *ctx);
+int cmd_account_unlink(cmd_ctx_t *ctx);
+int cmd_account_get(cmd_ctx_t *ctx);
+int cmd_account_update(cmd_ctx_t *ctx);
+int cmd_session_create(cmd_ctx_t *ctx);
+int cmd_session_get_and_user(cmd_ctx_t *ctx);
+int cmd_session_update(cmd_ctx_t *ctx);
+int cmd_session_delete(cmd_ctx_t *ctx);
+int cmd_session_list(cmd_ctx_t *ctx);
+int cmd_session_delete_all(cmd_ctx_t *ctx);
+int cmd_vtoken_create(cmd_ctx_t *ctx);
+int cmd_vtoken_use(cmd_ctx_t *ctx);
+int cmd_authenticator_create(cmd_ctx_t *ctx);
+int cmd_authenticator_get(cmd_ctx_t *ctx);
+int cmd_authenticator_list(cmd_ctx_t *ctx);
+int cmd_authenticator_update_counter(cmd_ctx_t *ctx);
 #ifdef NOORMME_TEST_METHODS
 int cmd_test_write(cmd_ctx_t *ctx);
 int cmd_test_get(cmd_ctx_t *ctx);

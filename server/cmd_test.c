@@ -10,7 +10,7 @@
  * then the request fails: the savepoint must undo the write alone. */
 int cmd_test_write(cmd_ctx_t *ctx)
 {
-    const msgpack_object *k = ctx->arg[0], *v = ctx->arg[1], *fail = ctx->arg[2];
+    const msgpack_object *k = ctx->in.arg[0], *v = ctx->in.arg[1], *fail = ctx->in.arg[2];
     const char *val = v->type == MSGPACK_OBJECT_STR ? v->via.str.ptr : v->via.bin.ptr;
     uint32_t vlen = v->type == MSGPACK_OBJECT_STR ? v->via.str.size : v->via.bin.size;
     int rc = store_test_put(ctx->store, k->via.str.ptr, k->via.str.size, val, vlen, ctx->err);
@@ -25,7 +25,7 @@ int cmd_test_write(cmd_ctx_t *ctx)
 /* test.get {key} -> bin value, or nil */
 int cmd_test_get(cmd_ctx_t *ctx)
 {
-    const msgpack_object *k = ctx->arg[0];
+    const msgpack_object *k = ctx->in.arg[0];
     proto_buf_t val;
     proto_buf_init(&val);
     bool found = false;
@@ -56,7 +56,7 @@ int cmd_test_count(cmd_ctx_t *ctx)
  * keeps a write in flight on purpose. */
 int cmd_test_sleep(cmd_ctx_t *ctx)
 {
-    const msgpack_object *ms = ctx->arg[0];
+    const msgpack_object *ms = ctx->in.arg[0];
     if (ms->type != MSGPACK_OBJECT_POSITIVE_INTEGER || ms->via.u64 > 10000)
         return cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, "ms", "ms must be 0..10000");
     struct timespec ts = {(time_t)(ms->via.u64 / 1000), (long)(ms->via.u64 % 1000) * 1000000L};

@@ -15,6 +15,95 @@
 
 #define ARGS(a) a, (unsigned)(sizeof a / sizeof a[0])
 #define NO_ARGS NULL, 0
+/* A method: name, handler, where it runs, whether it keeps extra fields. */
+#define READ(name, fn, args)        {name, fn, false, false, args}
+#define WRITE(name, fn, args)       {name, fn, true, false, args}
+#define WRITE_EXTRA(name, fn, args) {name, fn, true, true, args}
+
+/* Argument limits. Generous for real Auth.js data, small enough that one
+ * request cannot hold much memory. */
+#define L_ID    255   /* ids, providers, account ids, credential ids */
+#define L_EMAIL 320
+#define L_TEXT  2048  /* names, scopes, token types, device types */
+#define L_URL   8192  /* images */
+#define L_TOKEN 16384 /* OAuth tokens (an id_token JWT can be long), session tokens */
+#define L_KEY   8192  /* WebAuthn public keys */
+
+#define T_OPT_STR   (CMD_T_STR | CMD_T_NIL)
+#define T_OPT_TIME  (CMD_T_TIME | CMD_T_NIL)
+#define T_OPT_INT   (CMD_T_INT | CMD_T_NIL)
+
+/* The argument specs, named <group>_<method>_args. Positions are the
+ * indices handlers read from ctx->in.arg[]. */
+static const cmd_arg_t user_create_args[] = {
+    {"id", CMD_T_STR, false, L_ID},          {"name", T_OPT_STR, false, L_TEXT},
+    {"email", T_OPT_STR, false, L_EMAIL},    {"emailVerified", T_OPT_TIME, false, 0},
+    {"image", T_OPT_STR, false, L_URL},
+};
+static const cmd_arg_t user_update_args[] = {
+    {"id", CMD_T_STR, true, L_ID},           {"name", T_OPT_STR, false, L_TEXT},
+    {"email", T_OPT_STR, false, L_EMAIL},    {"emailVerified", T_OPT_TIME, false, 0},
+    {"image", T_OPT_STR, false, L_URL},
+};
+static const cmd_arg_t user_id_args[] = {{"id", CMD_T_STR, true, L_ID}};
+static const cmd_arg_t user_email_args[] = {{"email", CMD_T_STR, true, L_EMAIL}};
+static const cmd_arg_t user_userid_args[] = {{"userId", CMD_T_STR, true, L_ID}};
+static const cmd_arg_t account_key_args[] = {
+    {"provider", CMD_T_STR, true, L_ID},
+    {"providerAccountId", CMD_T_STR, true, L_ID},
+};
+/* linkAccount and updateAccount share one layout: the key, then the rest. */
+static const cmd_arg_t account_link_args[] = {
+    {"provider", CMD_T_STR, true, L_ID},      {"providerAccountId", CMD_T_STR, true, L_ID},
+    {"userId", CMD_T_STR, true, L_ID},        {"type", CMD_T_STR, true, L_ID},
+    {"access_token", T_OPT_STR, false, L_TOKEN}, {"refresh_token", T_OPT_STR, false, L_TOKEN},
+    {"id_token", T_OPT_STR, false, L_TOKEN},  {"expires_at", T_OPT_INT, false, 0},
+    {"token_type", T_OPT_STR, false, L_TEXT}, {"scope", T_OPT_STR, false, L_TEXT},
+    {"session_state", T_OPT_STR, false, L_TEXT},
+};
+static const cmd_arg_t account_update_args[] = {
+    {"provider", CMD_T_STR, true, L_ID},      {"providerAccountId", CMD_T_STR, true, L_ID},
+    {"userId", CMD_T_STR, false, L_ID},       {"type", CMD_T_STR, false, L_ID},
+    {"access_token", T_OPT_STR, false, L_TOKEN}, {"refresh_token", T_OPT_STR, false, L_TOKEN},
+    {"id_token", T_OPT_STR, false, L_TOKEN},  {"expires_at", T_OPT_INT, false, 0},
+    {"token_type", T_OPT_STR, false, L_TEXT}, {"scope", T_OPT_STR, false, L_TEXT},
+    {"session_state", T_OPT_STR, false, L_TEXT},
+};
+static const cmd_arg_t session_create_args[] = {
+    {"sessionToken", CMD_T_STR, false, L_TOKEN},
+    {"userId", CMD_T_STR, true, L_ID},
+    {"expires", CMD_T_TIME, true, 0},
+};
+static const cmd_arg_t session_token_args[] = {{"sessionToken", CMD_T_STR, true, L_TOKEN}};
+static const cmd_arg_t session_update_args[] = {
+    {"sessionToken", CMD_T_STR, true, L_TOKEN},
+    {"userId", CMD_T_STR, false, L_ID},
+    {"expires", CMD_T_TIME, false, 0},
+};
+static const cmd_arg_t vtoken_create_args[] = {
+    {"identifier", CMD_T_STR, true, L_EMAIL},
+    {"token", CMD_T_STR, true, L_TOKEN},
+    {"expires", CMD_T_TIME, true, 0},
+};
+static const cmd_arg_t vtoken_use_args[] = {
+    {"identifier", CMD_T_STR, true, L_EMAIL},
+    {"token", CMD_T_STR, true, L_TOKEN},
+};
+static const cmd_arg_t authenticator_create_args[] = {
+    {"credentialID", CMD_T_STR, true, L_KEY},
+    {"userId", CMD_T_STR, true, L_ID},
+    {"providerAccountId", CMD_T_STR, true, L_ID},
+    {"credentialPublicKey", CMD_T_STR, true, L_KEY},
+    {"counter", CMD_T_INT, true, 0},
+    {"credentialDeviceType", CMD_T_STR, true, L_TEXT},
+    {"credentialBackedUp", CMD_T_BOOL, true, 0},
+    {"transports", T_OPT_STR, false, L_TEXT},
+};
+static const cmd_arg_t authenticator_id_args[] = {{"credentialID", CMD_T_STR, true, L_KEY}};
+static const cmd_arg_t authenticator_counter_args[] = {
+    {"credentialID", CMD_T_STR, true, L_KEY},
+    {"newCounter", CMD_T_INT, true, 0},
+};
 
 #ifdef NOORMME_TEST_METHODS
 static const cmd_arg_t test_write_args[] = {
@@ -32,16 +121,46 @@ static const cmd_arg_t test_sleep_args[] = {
 
 /* The method table. A read runs on the loop thread against the read-only
  * connection; a write runs on the writer thread inside its own savepoint of
- * a group-commit transaction and is answered after the commit. */
+ * a group-commit transaction and is answered after the commit. Names and
+ * argument names mirror Auth.js's Adapter. */
 const cmd_method_t cmd_methods[] = {
-    {"server.ping", cmd_admin_ping, false, NO_ARGS},
-    {"server.version", cmd_admin_version, false, NO_ARGS},
-    {"server.stats", cmd_admin_stats, false, NO_ARGS},
+    READ("server.ping", cmd_admin_ping, NO_ARGS),
+    READ("server.version", cmd_admin_version, NO_ARGS),
+    READ("server.stats", cmd_admin_stats, NO_ARGS),
+    WRITE("server.purge", cmd_admin_purge, NO_ARGS),
+
+    WRITE_EXTRA("auth.createUser", cmd_user_create, ARGS(user_create_args)),
+    READ("auth.getUser", cmd_user_get, ARGS(user_id_args)),
+    READ("auth.getUserByEmail", cmd_user_get_by_email, ARGS(user_email_args)),
+    READ("auth.getUserByAccount", cmd_user_get_by_account, ARGS(account_key_args)),
+    WRITE_EXTRA("auth.updateUser", cmd_user_update, ARGS(user_update_args)),
+    WRITE("auth.deleteUser", cmd_user_delete, ARGS(user_userid_args)),
+
+    WRITE_EXTRA("auth.linkAccount", cmd_account_link, ARGS(account_link_args)),
+    WRITE("auth.unlinkAccount", cmd_account_unlink, ARGS(account_key_args)),
+    READ("auth.getAccount", cmd_account_get, ARGS(account_key_args)),
+    WRITE_EXTRA("auth.updateAccount", cmd_account_update, ARGS(account_update_args)),
+
+    WRITE("auth.createSession", cmd_session_create, ARGS(session_create_args)),
+    READ("auth.getSessionAndUser", cmd_session_get_and_user, ARGS(session_token_args)),
+    WRITE("auth.updateSession", cmd_session_update, ARGS(session_update_args)),
+    WRITE("auth.deleteSession", cmd_session_delete, ARGS(session_token_args)),
+    READ("auth.listSessions", cmd_session_list, ARGS(user_userid_args)),
+    WRITE("auth.deleteSessions", cmd_session_delete_all, ARGS(user_userid_args)),
+
+    WRITE("auth.createVerificationToken", cmd_vtoken_create, ARGS(vtoken_create_args)),
+    WRITE("auth.useVerificationToken", cmd_vtoken_use, ARGS(vtoken_use_args)),
+
+    WRITE("auth.createAuthenticator", cmd_authenticator_create, ARGS(authenticator_create_args)),
+    READ("auth.getAuthenticator", cmd_authenticator_get, ARGS(authenticator_id_args)),
+    READ("auth.listAuthenticatorsByUserId", cmd_authenticator_list, ARGS(user_userid_args)),
+    WRITE("auth.updateAuthenticatorCounter", cmd_authenticator_update_counter,
+          ARGS(authenticator_counter_args)),
 #ifdef NOORMME_TEST_METHODS
-    {"test.write", cmd_test_write, true, ARGS(test_write_args)},
-    {"test.get", cmd_test_get, false, ARGS(test_get_args)},
-    {"test.count", cmd_test_count, false, NO_ARGS},
-    {"test.sleep", cmd_test_sleep, true, ARGS(test_sleep_args)},
+    WRITE("test.write", cmd_test_write, ARGS(test_write_args)),
+    READ("test.get", cmd_test_get, ARGS(test_get_args)),
+    READ("test.count", cmd_test_count, NO_ARGS),
+    WRITE("test.sleep", cmd_test_sleep, ARGS(test_sleep_args)),
 #endif
 };
 const unsigned cmd_method_count = sizeof cmd_methods / sizeof cmd_methods[0];
@@ -57,7 +176,7 @@ typedef struct {
     uint32_t msgid;           /* request id */
     uint64_t t0_ns;           /* when the request was dispatched */
     msgpack_zone zone;        /* decoded arguments */
-    const msgpack_object *arg[CMD_MAX_ARGS]; /* by spec position */
+    cmd_args_t in;            /* bound arguments */
     proto_buf_t result;       /* packed result object */
     size_t len;               /* message bytes */
     uint8_t msg[];            /* message copy */
@@ -141,10 +260,10 @@ static unsigned type_bit(const msgpack_object *o, uint32_t *len)
 
 /* The checklist: binds each argument to its spec position, or fails with the
  * first problem found, naming the field. */
-static int bind_args(const cmd_method_t *m, const msgpack_object *map,
-                     const msgpack_object *arg[CMD_MAX_ARGS], proto_err_t *err)
+static int bind_args(const cmd_method_t *m, const msgpack_object *map, cmd_args_t *in,
+                     proto_err_t *err)
 {
-    memset(arg, 0, sizeof(arg[0]) * CMD_MAX_ARGS);
+    memset(in, 0, sizeof *in);
     uint32_t n = map ? map->via.map.size : 0;
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object_kv *kv = &map->via.map.ptr[i];
@@ -158,13 +277,36 @@ static int bind_args(const cmd_method_t *m, const msgpack_object *map,
             a++;
         if (a == m->nargs) {
             char shown[68];
+            proto_str_printable(shown, sizeof shown, key, klen);
+            if (m->extra) {
+                /* Kept as an extra field; duplicates and the count are
+                 * checked here, the value's type by the handler. */
+                for (unsigned e = 0; e < in->nextra; e++) {
+                    const msgpack_object *k = &in->extra[e]->key;
+                    if (k->via.str.size == klen && memcmp(k->via.str.ptr, key, klen) == 0) {
+                        proto_err_set(err, PROTO_E_INVALID_ARGUMENT,
+                                      "argument \"%s\" is given twice", shown);
+                        proto_err_detail(err, "field", key, klen);
+                        return -PROTO_E_INVALID_ARGUMENT;
+                    }
+                }
+                if (in->nextra == CMD_MAX_EXTRA) {
+                    proto_err_set(err, PROTO_E_LIMIT_EXCEEDED,
+                                  "more than %d extra fields; the limit is %d", CMD_MAX_EXTRA,
+                                  CMD_MAX_EXTRA);
+                    proto_err_detail(err, "field", key, klen);
+                    return -PROTO_E_LIMIT_EXCEEDED;
+                }
+                in->extra[in->nextra++] = kv;
+                continue;
+            }
             proto_err_set(err, PROTO_E_UNKNOWN_FIELD, "%s takes no argument named \"%s\"",
-                          m->name, proto_str_printable(shown, sizeof shown, key, klen));
+                          m->name, shown);
             proto_err_detail(err, "field", key, klen);
             return -PROTO_E_UNKNOWN_FIELD;
         }
         const cmd_arg_t *spec = &m->args[a];
-        if (arg[a]) {
+        if (in->arg[a]) {
             proto_err_set(err, PROTO_E_INVALID_ARGUMENT, "argument \"%s\" is given twice",
                           spec->name);
             proto_err_detail(err, "field", spec->name, strlen(spec->name));
@@ -185,10 +327,10 @@ static int bind_args(const cmd_method_t *m, const msgpack_object *map,
             proto_err_detail(err, "field", spec->name, strlen(spec->name));
             return -PROTO_E_LIMIT_EXCEEDED;
         }
-        arg[a] = &kv->val;
+        in->arg[a] = &kv->val;
     }
     for (unsigned a = 0; a < m->nargs; a++) {
-        if (m->args[a].required && !arg[a]) {
+        if (m->args[a].required && !in->arg[a]) {
             proto_err_set(err, PROTO_E_INVALID_ARGUMENT, "argument \"%s\" is required",
                           m->args[a].name);
             proto_err_detail(err, "field", m->args[a].name, strlen(m->args[a].name));
@@ -266,7 +408,7 @@ static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg
     proto_msg_t again;
     /* Cannot fail: the same bytes were just decoded and checked. */
     proto_msg_decode(job->msg, len, &job->zone, &again);
-    bind_args(&cmd_methods[mi], again.args, job->arg, &err);
+    bind_args(&cmd_methods[mi], again.args, &job->in, &err);
     srv->write_queue_bytes += cost;
     writer_submit(srv->writer, &job->base);
     return DISPATCH_QUEUED;
@@ -278,8 +420,7 @@ static int run_write(writer_job_t *base, store_t *w)
     dispatch_job_t *job = (dispatch_job_t *)base;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &job->result, proto_buf_msgpack_write);
-    cmd_ctx_t ctx = {.srv = job->srv, .store = w, .pk = &pk, .err = &base->err};
-    memcpy(ctx.arg, job->arg, sizeof ctx.arg);
+    cmd_ctx_t ctx = {.srv = job->srv, .store = w, .pk = &pk, .err = &base->err, .in = job->in};
     int rc = cmd_methods[job->method].fn(&ctx);
     if (rc == 0 && job->result.failed)
         rc = proto_err_set(&base->err, PROTO_E_UNAVAILABLE, "out of memory building the reply");
@@ -326,11 +467,11 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
         return DISPATCH_DONE;
     }
     const cmd_method_t *m = &cmd_methods[mi];
-    const msgpack_object *arg[CMD_MAX_ARGS];
+    cmd_ctx_t ctx = {.srv = srv, .store = srv->reader, .err = &err};
     if (!msg.params_ok)
         rc = proto_err_set(&err, PROTO_E_INVALID_PARAMS, NULL);
     else
-        rc = bind_args(m, msg.args, arg, &err);
+        rc = bind_args(m, msg.args, &ctx.in, &err);
     if (rc != 0) {
         if (!notify)
             pack_error(out, msg.msgid, &err);
@@ -347,8 +488,7 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
     msgpack_packer_init(&pk, out, proto_buf_msgpack_write);
     if (!notify)
         proto_pack_result_head(&pk, msg.msgid);
-    cmd_ctx_t ctx = {.srv = srv, .store = srv->reader, .pk = &pk, .err = &err};
-    memcpy(ctx.arg, arg, sizeof ctx.arg);
+    ctx.pk = &pk;
     rc = m->fn(&ctx);
     if (rc != 0 || notify) {
         out->len = mark;
@@ -357,6 +497,27 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
     }
     stats_record(&srv->method_stats[mi], stats_now_ns() - t0, rc != 0);
     return DISPATCH_DONE;
+}
+
+void dispatch_internal(server_t *srv, const char *method)
+{
+    /* [2, method, []]: a notification, so no reply is framed for it. */
+    proto_buf_t msg, out;
+    proto_buf_init(&msg);
+    proto_buf_init(&out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &msg, proto_buf_msgpack_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, PROTO_MSG_NOTIFY);
+    proto_pack_cstr(&pk, method);
+    msgpack_pack_array(&pk, 0);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 256);
+    if (!msg.failed)
+        dispatch_message(srv, msg.data, msg.len, &zone, &out, NULL);
+    msgpack_zone_destroy(&zone);
+    proto_buf_deinit(&msg);
+    proto_buf_deinit(&out);
 }
 
 void *dispatch_job_owner(const writer_job_t *job)

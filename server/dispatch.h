@@ -43,6 +43,10 @@ void *dispatch_job_owner(const writer_job_t *job);
  * the reply is dropped), records its stats and frees the job. */
 void dispatch_job_finish(server_t *srv, writer_job_t *job, proto_buf_t *out);
 
+/* Queues an internal call of the write method `method` with no arguments
+ * and no reply (e.g. the purge timer's server.purge). */
+void dispatch_internal(server_t *srv, const char *method);
+
 /* Appends a protocol-error notification [2, "server.error", [error]]. */
 void dispatch_pack_fatal(proto_buf_t *out, int code, const char *message);
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "dispatch.h"
 #include "log.h"
 #include "net.h"
@@ -78,6 +79,13 @@ int main(int argc, char **argv)
         status = fail("listen_failed", &err);
         goto out;
     }
+    if (crypto_load(srv.cfg.key_file, getenv("NOORMME_KEY"), &srv.crypto, &err) != 0) {
+        status = fail("key_refused", &err);
+        goto out;
+    }
+    /* The key is in guarded memory now; do not leave it in the environment
+     * where child processes or /proc readers could find it. */
+    unsetenv("NOORMME_KEY");
     if (store_open_writer(&so, &writer_store, &err) != 0) {
         status = fail("db_open_failed", &err);
         goto out;
@@ -119,6 +127,7 @@ out:
     store_close(srv.reader);
     store_close(writer_store);
     store_unlock(lock_fd);
+    crypto_free(srv.crypto);
     dispatch_deinit(&srv);
     if (status == 0)
         log_event(LOG_INFO, "exit", " status=0");

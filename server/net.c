@@ -61,6 +61,7 @@ struct net {
     uv_async_t wake;           /* writer -> loop: jobs finished */
     uv_timer_t sweep;          /* deadlines: partial message, idle */
     uv_timer_t deadline;       /* shutdown deadline */
+    uv_timer_t purge;          /* deletes expired sessions and tokens */
     uv_signal_t sigterm, sigint;
     conn_t *conns;             /* open connections */
     conn_t *dirty;             /* connections with replies to flush */
@@ -443,6 +444,10 @@ static void wake_cb(uv_async_t *a)
     for (writer_job_t *j = writer_take_done(n->srv->writer), *next; j; j = next) {
         next = j->next;
         conn_t *c = dispatch_job_owner(j);
+        if (!c) { /* an internal job: nobody to answer */
+            dispatch_job_finish(n->srv, j, NULL);
+            continue;
+        }
         c->jobs--;
         if (!c->closing) {
             dispatch_job_finish(n->srv, j, &c->out);
@@ -481,6 +486,12 @@ static void sweep_cb(uv_timer_t *t)
     }
 }
 
+static void purge_cb(uv_timer_t *t)
+{
+    net_t *n = t->data;
+    dispatch_internal(n->srv, "server.purge");
+}
+
 static void close_if_open(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
@@ -501,11 +512,13 @@ static void net_maybe_finish(net_t *n)
         next = j->next;
         conn_t *c = dispatch_job_owner(j);
         dispatch_job_finish(n->srv, j, NULL);
-        conn_unref(c);
+        if (c)
+            conn_unref(c);
     }
     close_if_open((uv_handle_t *)&n->wake);
     close_if_open((uv_handle_t *)&n->sweep);
     close_if_open((uv_handle_t *)&n->deadline);
+    close_if_open((uv_handle_t *)&n->purge);
     close_if_open((uv_handle_t *)&n->sigterm);
     close_if_open((uv_handle_t *)&n->sigint);
     /* The socket goes last: while it exists, this process still owns the
@@ -612,9 +625,11 @@ net_t *net_new(server_t *srv, proto_err_t *err)
     uv_async_init(&n->loop, &n->wake, wake_cb);
     uv_timer_init(&n->loop, &n->sweep);
     uv_timer_init(&n->loop, &n->deadline);
+    uv_timer_init(&n->loop, &n->purge);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
-    n->wake.data = n->sweep.data = n->deadline.data = n->sigterm.data = n->sigint.data = n;
+    n->wake.data = n->sweep.data = n->deadline.data = n->purge.data = n;
+    n->sigterm.data = n->sigint.data = n;
     uv_pipe_init(&n->loop, &n->listener, 0);
     n->listener.data = n;
     n->listening = true;
@@ -666,6 +681,8 @@ int net_run(net_t *n)
     if (period > 1000)
         period = 1000;
     uv_timer_start(&n->sweep, sweep_cb, period, period);
+    uint64_t purge = (uint64_t)cfg->purge_interval_ms;
+    uv_timer_start(&n->purge, purge_cb, purge, purge);
     log_event(LOG_INFO, "listening", " max_connections=%lld max_message=%lld",
               (long long)cfg->max_connections, (long long)cfg->max_message_bytes);
     uv_run(&n->loop, UV_RUN_DEFAULT);
@@ -684,6 +701,7 @@ void net_free(net_t *n)
     close_if_open((uv_handle_t *)&n->wake);
     close_if_open((uv_handle_t *)&n->sweep);
     close_if_open((uv_handle_t *)&n->deadline);
+    close_if_open((uv_handle_t *)&n->purge);
     close_if_open((uv_handle_t *)&n->sigterm);
     close_if_open((uv_handle_t *)&n->sigint);
     uv_run(&n->loop, UV_RUN_DEFAULT);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "stats.h"
 #include "store.h"
 #include "writer.h"
@@ -21,6 +22,7 @@ typedef struct {
 typedef struct {
     config_t cfg;                  /* options */
     store_t *reader;               /* read-only connection used on the loop thread */
+    crypto_t *crypto;              /* the master key's subkeys */
     writer_t *writer;              /* the single writer */
     uint64_t started_ns;           /* monotonic start time */
     server_conn_stats_t conns;     /* connection counters (net) */
@@ -28,6 +30,8 @@ typedef struct {
     uint64_t write_queue_bytes;    /* message bytes of write jobs not yet answered */
     stats_method_t *method_stats;  /* one per entry of the method table */
     bool shutting_down;            /* SIGTERM received */
+    uint64_t purged_sessions;      /* expired rows removed; updated by the writer (atomic) */
+    uint64_t purged_vtokens;       /* ... verification tokens */
 } server_t;
 
 #endif

@@ -90,6 +90,78 @@ static int stmt_run(store_t *s, store_stmt_id_t id, proto_err_t *err)
     return 0;
 }
 
+store_q_t *store_q(store_t *s, store_stmt_id_t id, proto_err_t *err)
+{
+    return (store_q_t *)store_stmt(s, id, err);
+}
+
+void store_q_text(store_q_t *q, int i, const char *p, size_t n)
+{
+    sqlite3_bind_text((sqlite3_stmt *)q, i, p, (int)n, SQLITE_STATIC);
+}
+
+void store_q_blob(store_q_t *q, int i, const void *p, size_t n)
+{
+    sqlite3_bind_blob((sqlite3_stmt *)q, i, p, (int)n, SQLITE_STATIC);
+}
+
+void store_q_int(store_q_t *q, int i, int64_t v)
+{
+    sqlite3_bind_int64((sqlite3_stmt *)q, i, v);
+}
+
+void store_q_null(store_q_t *q, int i)
+{
+    sqlite3_bind_null((sqlite3_stmt *)q, i);
+}
+
+int store_q_step(store_t *s, store_q_t *q, proto_err_t *err)
+{
+    int rc = sqlite3_step((sqlite3_stmt *)q);
+    if (rc == SQLITE_ROW)
+        return STORE_ROW;
+    if (rc == SQLITE_DONE)
+        return STORE_DONE;
+    int code = store_error(s, rc, s->writer, err);
+    sqlite3_reset((sqlite3_stmt *)q);
+    return code;
+}
+
+bool store_q_is_null(store_q_t *q, int col)
+{
+    return sqlite3_column_type((sqlite3_stmt *)q, col) == SQLITE_NULL;
+}
+
+int64_t store_q_col_int(store_q_t *q, int col)
+{
+    return sqlite3_column_int64((sqlite3_stmt *)q, col);
+}
+
+const char *store_q_col_text(store_q_t *q, int col, size_t *len)
+{
+    const char *p = (const char *)sqlite3_column_text((sqlite3_stmt *)q, col);
+    *len = (size_t)sqlite3_column_bytes((sqlite3_stmt *)q, col);
+    return p ? p : "";
+}
+
+const void *store_q_col_blob(store_q_t *q, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob((sqlite3_stmt *)q, col);
+    *len = (size_t)sqlite3_column_bytes((sqlite3_stmt *)q, col);
+    return p;
+}
+
+void store_q_done(store_q_t *q)
+{
+    if (q)
+        sqlite3_reset((sqlite3_stmt *)q);
+}
+
+int64_t store_changes(store_t *s)
+{
+    return sqlite3_changes64(s->db);
+}
+
 int store_exec(store_t *s, const char *sql, proto_err_t *err)
 {
     char *msg = NULL;

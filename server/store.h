@@ -18,6 +18,22 @@
 
 typedef struct store store_t;
 
+/* Every statement the server runs more than once (store_sql.def), prepared
+ * on first use and kept for the connection's lifetime. */
+typedef enum {
+#define STORE_STMT(id, sql) STORE_STMT_##id,
+#include "store_sql.def"
+#undef STORE_STMT
+    STORE_STMT_COUNT
+} store_stmt_id_t;
+
+/* A prepared statement in use by a handler: bind, step, read columns, done.
+ * Parameters are numbered from 1 and columns from 0, as in SQLite. */
+typedef struct store_q store_q_t;
+
+#define STORE_ROW  1 /* store_q_step: a row is ready */
+#define STORE_DONE 0 /* store_q_step: no more rows */
+
 typedef struct {
     const char *path;        /* database file */
     bool synchronous_full;   /* synchronous=FULL (else NORMAL) */
@@ -76,6 +92,32 @@ int store_checkpoint(store_t *s, bool truncate, proto_err_t *err);
 
 /* Sizes in bytes of the database file and its WAL (0 when absent). */
 void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes);
+
+/* Starts statement `id` on `s`: reset, bindings cleared. Returns NULL with
+ * `err` set when it cannot be prepared. Finish with store_q_done(). */
+store_q_t *store_q(store_t *s, store_stmt_id_t id, proto_err_t *err);
+
+void store_q_text(store_q_t *q, int i, const char *p, size_t n);
+void store_q_blob(store_q_t *q, int i, const void *p, size_t n);
+void store_q_int(store_q_t *q, int i, int64_t v);
+void store_q_null(store_q_t *q, int i);
+
+/* Runs to the next row: STORE_ROW, STORE_DONE, or a negative code (via
+ * store_error, as a write when `s` is the writer). */
+int store_q_step(store_t *s, store_q_t *q, proto_err_t *err);
+
+bool store_q_is_null(store_q_t *q, int col);
+int64_t store_q_col_int(store_q_t *q, int col);
+/* Text or blob of a column; valid until the next step or store_q_done. */
+const char *store_q_col_text(store_q_t *q, int col, size_t *len);
+const void *store_q_col_blob(store_q_t *q, int col, size_t *len);
+
+/* Resets the statement: on a reader this ends its read transaction, so call
+ * it as soon as the rows are consumed. */
+void store_q_done(store_q_t *q);
+
+/* Rows changed by the last INSERT, UPDATE or DELETE on `s`. */
+int64_t store_changes(store_t *s);
 
 /* Makes this process the only noormd serving `db_path`: takes an exclusive
  * flock(2) on "<db_path>.lock" (created 0600, holding the owner's pid) and

@@ -6,15 +6,6 @@
 
 #include "store.h"
 
-/* Every statement the server runs more than once, prepared on first use and
- * kept for the connection's lifetime. */
-typedef enum {
-#define STORE_STMT(id, sql) STORE_STMT_##id,
-#include "store_sql.def"
-#undef STORE_STMT
-    STORE_STMT_COUNT
-} store_stmt_id_t;
-
 struct store {
     sqlite3 *db;                              /* the connection */
     bool writer;                              /* opened read-write */

@@ -16,6 +16,7 @@ import select
 import signal
 import socket
 import struct
+import base64
 import subprocess
 import sys
 import tempfile
@@ -149,10 +150,14 @@ def run(binary, workdir):
     sock_path = os.path.join(workdir, "noormd.sock")
     log_path = os.path.join(workdir, "noormd.log")
     with open(log_path, "wb") as log:
+        # The master key comes from the environment here (base64 of 32
+        # bytes); noormd removes it from its own environment once loaded.
+        env = dict(os.environ, NOORMME_KEY=base64.b64encode(os.urandom(32)).decode())
+        env.pop("NOORMME_KEY_FILE", None)
         proc = subprocess.Popen(
             [binary, "--socket", sock_path,
              "--db", os.path.join(workdir, "noormd.db")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=workdir)
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=workdir, env=env)
     try:
         deadline = time.monotonic() + TIMEOUT_S
         sock = wait_for_socket(sock_path, proc, deadline)

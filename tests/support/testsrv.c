@@ -79,10 +79,20 @@ int testsrv_init(testsrv_t *s, const char *bin, const char *const *args)
     strcpy(s->dir, tmpl);
     if (chmod(s->dir, 0700) != 0 || path_join(s->socket_path, s->dir, "noormd.sock") != 0 ||
         path_join(s->db_path, s->dir, "noormd.db") != 0 ||
-        path_join(s->log_path, s->dir, "noormd.log") != 0) {
+        path_join(s->log_path, s->dir, "noormd.log") != 0 ||
+        path_join(s->key_path, s->dir, "noormd.key") != 0) {
         fprintf(stderr, "testsrv: cannot prepare %s\n", s->dir);
         return -1;
     }
+    int fd = open(s->key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    static const char key[] = TESTSRV_KEY_B64 "\n";
+    if (fd < 0 || write(fd, key, sizeof key - 1) != (ssize_t)(sizeof key - 1)) {
+        fprintf(stderr, "testsrv: cannot write %s\n", s->key_path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
     return 0;
 }
 
@@ -94,13 +104,15 @@ int testsrv_launch(testsrv_t *s)
     }
     /* Everything the child needs is built before fork: after it, only
      * async-signal-safe calls. */
-    char *argv[TESTSRV_MAX_ARGS + 6];
+    char *argv[TESTSRV_MAX_ARGS + 8];
     int a = 0;
     argv[a++] = s->bin;
     argv[a++] = "--socket";
     argv[a++] = s->socket_path;
     argv[a++] = "--db";
     argv[a++] = s->db_path;
+    argv[a++] = "--key-file";
+    argv[a++] = s->key_path;
     for (int i = 0; i < s->nargs; i++)
         argv[a++] = s->args[i];
     argv[a] = NULL;

@@ -21,6 +21,10 @@
 #define TESTSRV_READY_TIMEOUT_MS 15000
 #define TESTSRV_EXIT_TIMEOUT_MS  10000
 
+/* The master key every test server gets (base64 of "0123456789abcdef" twice).
+ * Tests that need another key pass their own --key-file after it. */
+#define TESTSRV_KEY_B64 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 /* Result of testsrv_wait_exit when the process is still running. */
 #define TESTSRV_STILL_RUNNING (-1)
 
@@ -30,6 +34,7 @@ typedef struct {
     char dir[TESTSRV_PATH_MAX];         /* private directory, "" before init */
     char socket_path[TESTSRV_PATH_MAX]; /* dir/noormd.sock (--socket) */
     char db_path[TESTSRV_PATH_MAX];     /* dir/noormd.db (--db) */
+    char key_path[TESTSRV_PATH_MAX];    /* dir/noormd.key (--key-file): TESTSRV_KEY_B64, mode 0600 */
     char log_path[TESTSRV_PATH_MAX];    /* dir/noormd.log: the server's stdout and stderr */
     int nargs;                          /* extra arguments in use */
     char *args[TESTSRV_MAX_ARGS];       /* extra arguments, owned copies */
@@ -40,7 +45,7 @@ typedef struct {
  * (mkdtemp, mode 0700) and fills in the paths. `bin` is the server binary
  * (usually NOORMD_TEST_BIN or NOORMD_BIN); `args` is a NULL-terminated list
  * of extra command-line arguments (may be NULL), copied. Extra arguments
- * come after --socket and --db, so they override them. Returns 0, or -1 with
+ * come after --socket, --db and --key-file, so they override them. Returns 0, or -1 with
  * a message on stderr. Whatever the result, call testsrv_destroy(). */
 int testsrv_init(testsrv_t *s, const char *bin, const char *const *args);
 

@@ -1,0 +1,136 @@
+/* cmd_util.c - small pieces every handler group uses: argument access,
+ * binding, and packing rows with their extra fields. */
+#include <string.h>
+
+#include "cmd.h"
+#include "proto_errors.h"
+#include "proto_json.h"
+
+proto_str_t cmd_str(const msgpack_object *o)
+{
+    proto_str_t s = {o->via.str.ptr, o->via.str.size};
+    return s;
+}
+
+void cmd_bind_opt_str(cmd_ctx_t *ctx, store_q_t *q, int p, int i)
+{
+    const msgpack_object *o = ctx->in.arg[i];
+    if (o && o->type == MSGPACK_OBJECT_STR)
+        store_q_text(q, p, o->via.str.ptr, o->via.str.size);
+    else
+        store_q_null(q, p);
+}
+
+int64_t cmd_time(const cmd_ctx_t *ctx, int i)
+{
+    int64_t ms = 0;
+    proto_obj_time_ms(ctx->in.arg[i], &ms);
+    return ms;
+}
+
+void cmd_bind_opt_time(cmd_ctx_t *ctx, store_q_t *q, int p, int i)
+{
+    const msgpack_object *o = ctx->in.arg[i];
+    if (o && o->type == MSGPACK_OBJECT_EXT)
+        store_q_int(q, p, cmd_time(ctx, i));
+    else
+        store_q_null(q, p);
+}
+
+int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out)
+{
+    uint32_t count = 0;
+    proto_buf_append(out, "{", 1);
+    for (unsigned e = 0; e < ctx->in.nextra; e++) {
+        const msgpack_object_kv *kv = ctx->in.extra[e];
+        if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val, out,
+                                    &count) != 0) {
+            char field[68];
+            proto_str_printable(field, sizeof field, kv->key.via.str.ptr, kv->key.via.str.size);
+            return cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, field,
+                            "extra field \"%s\" holds a value with no JSON form (binary data, "
+                            "NaN or infinity)",
+                            field);
+        }
+    }
+    proto_buf_append(out, "}", 1);
+    if (out->failed)
+        return cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
+    return 0;
+}
+
+void cmd_pack_col_text(cmd_ctx_t *ctx, store_q_t *q, int col)
+{
+    if (store_q_is_null(q, col)) {
+        msgpack_pack_nil(ctx->pk);
+        return;
+    }
+    size_t len;
+    const char *p = store_q_col_text(q, col, &len);
+    proto_pack_str(ctx->pk, p, len);
+}
+
+void cmd_pack_col_time(cmd_ctx_t *ctx, store_q_t *q, int col)
+{
+    if (store_q_is_null(q, col))
+        msgpack_pack_nil(ctx->pk);
+    else
+        proto_pack_time_ms(ctx->pk, store_q_col_int(q, col));
+}
+
+int cmd_pack_extra_begin(cmd_ctx_t *ctx, store_q_t *q, int extra_col, uint32_t known,
+                         proto_buf_t *members)
+{
+    proto_buf_init(members);
+    msgpack_packer mp;
+    msgpack_packer_init(&mp, members, proto_buf_msgpack_write);
+    size_t len;
+    const char *json = store_q_col_text(q, extra_col, &len);
+    uint32_t n = 0;
+    if (proto_json_pack(&mp, json, len, &n) != 0 || members->failed) {
+        proto_buf_deinit(members);
+        return cmd_fail(ctx, PROTO_E_CORRUPT, NULL, "a stored extra-fields column is not a JSON "
+                                                    "object");
+    }
+    msgpack_pack_map(ctx->pk, known + n);
+    return 0;
+}
+
+void cmd_pack_extra_end(cmd_ctx_t *ctx, proto_buf_t *members)
+{
+    if (members->len)
+        ctx->pk->callback(ctx->pk->data, (const char *)members->data, members->len);
+    proto_buf_deinit(members);
+}
+
+int cmd_pack_user(cmd_ctx_t *ctx, store_q_t *q, int col)
+{
+    proto_buf_t members;
+    int rc = cmd_pack_extra_begin(ctx, q, col + 5, 5, &members);
+    if (rc != 0)
+        return rc;
+    msgpack_packer *pk = ctx->pk;
+    proto_pack_cstr(pk, "id");
+    cmd_pack_col_text(ctx, q, col);
+    proto_pack_cstr(pk, "name");
+    cmd_pack_col_text(ctx, q, col + 1);
+    proto_pack_cstr(pk, "email");
+    cmd_pack_col_text(ctx, q, col + 2);
+    proto_pack_cstr(pk, "emailVerified");
+    cmd_pack_col_time(ctx, q, col + 3);
+    proto_pack_cstr(pk, "image");
+    cmd_pack_col_text(ctx, q, col + 4);
+    cmd_pack_extra_end(ctx, &members);
+    return 0;
+}
+
+int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, int (*pack)(cmd_ctx_t *, store_q_t *, int))
+{
+    int rc = store_q_step(ctx->store, q, ctx->err);
+    if (rc == STORE_ROW)
+        rc = pack(ctx, q, 0);
+    else if (rc == STORE_DONE)
+        msgpack_pack_nil(ctx->pk);
+    store_q_done(q);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,71 @@
+/* crypto.h - every secret noormd handles, behind one module.
+ *
+ * Only crypto.c includes sodium.h. One 32-byte master key (base64, from a
+ * file or the environment) is loaded into guarded memory and never used
+ * directly: crypto_kdf derives a subkey per purpose. Session and
+ * verification tokens are stored as keyed BLAKE2b hashes; OAuth tokens are
+ * sealed with XChaCha20-Poly1305 under additional data that binds each
+ * ciphertext to its table, column and account, so a ciphertext moved to
+ * another row or column fails to open.
+ */
+#ifndef NOORMME_CRYPTO_H
+#define NOORMME_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto_rpc.h"
+
+#define CRYPTO_KEY_BYTES   32
+#define CRYPTO_HASH_BYTES  32
+#define CRYPTO_TOKEN_CHARS 43 /* 256 random bits in unpadded base64url */
+/* Sealed layout: key id (1) | nonce (24) | ciphertext | tag (16). */
+#define CRYPTO_SEAL_OVERHEAD (1 + 24 + 16)
+
+typedef struct crypto crypto_t;
+
+typedef enum {
+    CRYPTO_HASH_SESSION = 1, /* sessions.token_hash */
+    CRYPTO_HASH_VTOKEN = 2,  /* verification_tokens.token_hash */
+} crypto_hash_purpose_t;
+
+/* Loads the master key: from `key_file` when it is non-empty (the file must
+ * not be readable or writable by group or others), else from `key_env` (the
+ * value of NOORMME_KEY). Exactly one must be given. Returns 0 with *out set
+ * (free with crypto_free), or a negative code with a message that never
+ * contains key material. */
+int crypto_load(const char *key_file, const char *key_env, crypto_t **out, proto_err_t *err);
+
+/* Builds the key set from raw key bytes (tests). */
+int crypto_from_bytes(const uint8_t key[CRYPTO_KEY_BYTES], crypto_t **out, proto_err_t *err);
+
+/* Wipes and frees the key set. NULL is a no-op. */
+void crypto_free(crypto_t *c);
+
+/* One byte naming the master key, stored with every ciphertext so a key
+ * change is detected (and, later, old keys can be kept for reading). */
+uint8_t crypto_key_id(const crypto_t *c);
+
+/* out = keyed BLAKE2b-256 of the token under the purpose's subkey. */
+void crypto_hash_token(const crypto_t *c, crypto_hash_purpose_t purpose, const char *token,
+                       size_t len, uint8_t out[CRYPTO_HASH_BYTES]);
+
+/* Seals `plain` into `out` (room for len + CRYPTO_SEAL_OVERHEAD bytes) with
+ * a fresh random nonce, binding `ad`. */
+void crypto_seal(const crypto_t *c, const uint8_t *ad, size_t ad_len, const void *plain,
+                 size_t len, uint8_t *out);
+
+/* Opens what crypto_seal made. `out` needs sealed_len - CRYPTO_SEAL_OVERHEAD
+ * bytes. Returns 0, or -1 when the key id differs, the bytes were altered,
+ * or `ad` is not the one they were sealed with: never garbage. */
+int crypto_open(const crypto_t *c, const uint8_t *ad, size_t ad_len, const uint8_t *sealed,
+                size_t sealed_len, void *out);
+
+/* Writes a new session token: 256 random bits as CRYPTO_TOKEN_CHARS chars of
+ * unpadded base64url, NUL-terminated. */
+void crypto_random_token(char out[CRYPTO_TOKEN_CHARS + 1]);
+
+/* Writes a random RFC 4122 version 4 UUID (36 chars + NUL). */
+void crypto_random_uuid(char out[37]);
+
+#endif
