@@ -108,6 +108,15 @@ int64_t cmd_time(const cmd_ctx_t *ctx, int i);
  * INVALID_ARGUMENT, naming the field, for a value with no JSON form. */
 int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out);
 
+/* For an update: reads the row's current extra object with statement `id`
+ * (parameters ?1..?nkeys bound to the first `nkeys` str arguments) and
+ * writes into `out` the object with ctx->in.extra applied at the top level:
+ * a given key replaces its value whole, a nil removes it. Leaves `out` empty
+ * when the request has no extra fields (keep the column as it is). Returns
+ * 0 (also when the row does not exist: the UPDATE then finds nothing), or
+ * fails the request. */
+int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *out);
+
 /* Packs column `col` as a str, or nil when NULL. */
 void cmd_pack_col_text(cmd_ctx_t *ctx, store_q_t *q, int col);
 

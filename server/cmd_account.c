@@ -249,7 +249,7 @@ int cmd_account_update(cmd_ctx_t *ctx)
     proto_buf_init(&extra);
     int rc = seal_tokens(ctx, provider, account_id, sealed);
     if (rc == 0)
-        rc = cmd_extra_json(ctx, &extra);
+        rc = cmd_extra_merge(ctx, STORE_STMT_ACCOUNT_GET_EXTRA, 2, &extra);
     store_q_t *q = rc == 0 ? store_q(ctx->store, STORE_STMT_ACCOUNT_UPDATE, ctx->err) : NULL;
     if (q) {
         store_q_text(q, 1, provider.ptr, provider.len);
@@ -269,7 +269,10 @@ int cmd_account_update(cmd_ctx_t *ctx)
             store_q_int(q, 13 + 2 * i, cmd_has(ctx, A_TOKEN_TYPE + i));
             cmd_bind_opt_str(ctx, q, 14 + 2 * i, A_TOKEN_TYPE + i);
         }
-        store_q_text(q, 19, (const char *)extra.data, extra.len);
+        if (extra.len)
+            store_q_text(q, 19, (const char *)extra.data, extra.len);
+        else
+            store_q_null(q, 19);
         rc = store_q_step(ctx->store, q, ctx->err);
         if (rc == STORE_ROW)
             rc = pack_account(ctx, q, 0);

@@ -72,12 +72,13 @@ int cmd_user_get_by_account(cmd_ctx_t *ctx)
 }
 
 /* auth.updateUser {id, ...partial} -> the whole user. Absent keys stay,
- * nil clears, extra fields merge (nil removes one); unknown id: NOT_FOUND. */
+ * nil clears; an extra field given replaces its value whole and nil removes
+ * it, other extra fields stay; unknown id: NOT_FOUND. */
 int cmd_user_update(cmd_ctx_t *ctx)
 {
     proto_buf_t extra;
     proto_buf_init(&extra);
-    int rc = cmd_extra_json(ctx, &extra);
+    int rc = cmd_extra_merge(ctx, STORE_STMT_USER_GET_EXTRA, 1, &extra);
     store_q_t *q = rc == 0 ? store_q(ctx->store, STORE_STMT_USER_UPDATE, ctx->err) : NULL;
     if (q) {
         proto_str_t id = cmd_str(ctx->in.arg[U_ID]);
@@ -90,7 +91,10 @@ int cmd_user_update(cmd_ctx_t *ctx)
         cmd_bind_opt_time(ctx, q, 7, U_EMAIL_VERIFIED);
         store_q_int(q, 8, cmd_has(ctx, U_IMAGE));
         cmd_bind_opt_str(ctx, q, 9, U_IMAGE);
-        store_q_text(q, 10, (const char *)extra.data, extra.len);
+        if (extra.len)
+            store_q_text(q, 10, (const char *)extra.data, extra.len);
+        else
+            store_q_null(q, 10);
         rc = store_q_step(ctx->store, q, ctx->err);
         if (rc == STORE_ROW)
             rc = cmd_pack_user(ctx, q, 0);

@@ -59,6 +59,87 @@ int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out)
     return 0;
 }
 
+/* True when `key` is one of the request's extra field names. */
+static bool is_given(const cmd_ctx_t *ctx, const msgpack_object *key)
+{
+    for (unsigned e = 0; e < ctx->in.nextra; e++) {
+        const msgpack_object *k = &ctx->in.extra[e]->key;
+        if (k->via.str.size == key->via.str.size &&
+            memcmp(k->via.str.ptr, key->via.str.ptr, k->via.str.size) == 0)
+            return true;
+    }
+    return false;
+}
+
+int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *out)
+{
+    if (ctx->in.nextra == 0)
+        return 0;
+    store_q_t *q = store_q(ctx->store, id, ctx->err);
+    if (!q)
+        return -ctx->err->code;
+    for (int i = 0; i < nkeys; i++) {
+        proto_str_t s = cmd_str(ctx->in.arg[i]);
+        store_q_text(q, i + 1, s.ptr, s.len);
+    }
+    int rc = store_q_step(ctx->store, q, ctx->err);
+    if (rc != STORE_ROW) {
+        store_q_done(q);
+        return rc < 0 ? rc : 0;
+    }
+    rc = 0;
+    /* Old object -> msgpack map, so its members can be walked. */
+    proto_buf_t packed;
+    proto_buf_init(&packed);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &packed, proto_buf_msgpack_write);
+    size_t len;
+    const char *json = store_q_col_text(q, 0, &len);
+    int bad = proto_json_pack(&pk, json, len, NULL);
+    store_q_done(q);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object old;
+    size_t off = 0;
+    if (bad || packed.failed ||
+        msgpack_unpack((const char *)packed.data, packed.len, &off, &zone, &old) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        old.type != MSGPACK_OBJECT_MAP) {
+        rc = cmd_fail(ctx, PROTO_E_CORRUPT, NULL, "a stored extra-fields column is not a JSON "
+                                                  "object");
+    } else {
+        uint32_t count = 0;
+        proto_buf_append(out, "{", 1);
+        for (uint32_t i = 0; i < old.via.map.size && rc == 0; i++) {
+            const msgpack_object_kv *kv = &old.via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && !is_given(ctx, &kv->key))
+                rc = proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size,
+                                             &kv->val, out, &count);
+        }
+        for (unsigned e = 0; e < ctx->in.nextra && rc == 0; e++) {
+            const msgpack_object_kv *kv = ctx->in.extra[e];
+            if (kv->val.type == MSGPACK_OBJECT_NIL)
+                continue; /* nil removes the field */
+            if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val,
+                                        out, &count) != 0) {
+                char field[68];
+                proto_str_printable(field, sizeof field, kv->key.via.str.ptr,
+                                    kv->key.via.str.size);
+                rc = cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, field,
+                              "extra field \"%s\" holds a value with no JSON form (binary "
+                              "data, NaN or infinity)",
+                              field);
+            }
+        }
+        proto_buf_append(out, "}", 1);
+        if (rc == 0 && out->failed)
+            rc = cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
+    }
+    msgpack_zone_destroy(&zone);
+    proto_buf_deinit(&packed);
+    return rc;
+}
+
 void cmd_pack_col_text(cmd_ctx_t *ctx, store_q_t *q, int col)
 {
     if (store_q_is_null(q, col)) {

@@ -358,6 +358,14 @@ static void pack_error(proto_buf_t *out, uint32_t msgid, const proto_err_t *err)
 
 static int run_write(writer_job_t *base, store_t *w);
 
+/* A handler that succeeded without packing its result is a bug: answer
+ * INTERNAL rather than send a reply with a missing element. */
+static int no_result(const cmd_method_t *m, proto_err_t *err)
+{
+    log_event(LOG_ERROR, "handler_without_result", " method=%s", m->name);
+    return proto_err_set(err, PROTO_E_INTERNAL, "%s produced no result", m->name);
+}
+
 #define DISPATCH_ZONE_CHUNK 2048
 
 size_t dispatch_job_cost(size_t len)
@@ -424,6 +432,8 @@ static int run_write(writer_job_t *base, store_t *w)
     int rc = cmd_methods[job->method].fn(&ctx);
     if (rc == 0 && job->result.failed)
         rc = proto_err_set(&base->err, PROTO_E_UNAVAILABLE, "out of memory building the reply");
+    else if (rc == 0 && job->result.len == 0)
+        rc = no_result(&cmd_methods[job->method], &base->err);
     return rc;
 }
 
@@ -489,7 +499,10 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
     if (!notify)
         proto_pack_result_head(&pk, msg.msgid);
     ctx.pk = &pk;
+    size_t head_end = out->len;
     rc = m->fn(&ctx);
+    if (rc == 0 && out->len == head_end && !notify)
+        rc = no_result(m, &err);
     if (rc != 0 || notify) {
         out->len = mark;
         if (rc != 0 && !notify)

@@ -84,7 +84,12 @@ int main(int argc, char **argv)
         goto out;
     }
     /* The key is in guarded memory now; do not leave it in the environment
-     * where child processes or /proc readers could find it. */
+     * where child processes or /proc readers could find it. unsetenv alone
+     * only drops the pointer: /proc/<pid>/environ still shows the original
+     * bytes, so they are wiped first. */
+    char *env_key = getenv("NOORMME_KEY");
+    if (env_key)
+        explicit_bzero(env_key, strlen(env_key));
     unsetenv("NOORMME_KEY");
     if (store_open_writer(&so, &writer_store, &err) != 0) {
         status = fail("db_open_failed", &err);
