@@ -165,6 +165,10 @@ const cmd_method_t cmd_methods[] = {
 };
 const unsigned cmd_method_count = sizeof cmd_methods / sizeof cmd_methods[0];
 
+/* Name lengths of cmd_methods (dispatch_init), so a lookup compares lengths
+ * before bytes. */
+static size_t method_name_len[sizeof cmd_methods / sizeof cmd_methods[0]];
+
 /* A queued write: owns a copy of the message (the decoded arguments point
  * into it), the zone they were decoded into, and the result bytes. */
 typedef struct {
@@ -196,6 +200,8 @@ int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
 
 int dispatch_init(server_t *srv)
 {
+    for (unsigned i = 0; i < cmd_method_count; i++)
+        method_name_len[i] = strlen(cmd_methods[i].name);
     srv->method_stats = calloc(cmd_method_count, sizeof *srv->method_stats);
     return srv->method_stats ? 0 : -1;
 }
@@ -209,8 +215,7 @@ void dispatch_deinit(server_t *srv)
 static int method_lookup(proto_str_t name)
 {
     for (unsigned i = 0; i < cmd_method_count; i++) {
-        if (strlen(cmd_methods[i].name) == name.len &&
-            memcmp(cmd_methods[i].name, name.ptr, name.len) == 0)
+        if (method_name_len[i] == name.len && memcmp(cmd_methods[i].name, name.ptr, name.len) == 0)
             return (int)i;
     }
     return -1;
@@ -438,9 +443,9 @@ static int run_write(writer_job_t *base, store_t *w)
 }
 
 dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t len,
-                                   msgpack_zone *zone, proto_buf_t *out, void *owner)
+                                   msgpack_zone *zone, proto_buf_t *out, void *owner,
+                                   uint64_t t0)
 {
-    uint64_t t0 = stats_now_ns();
     proto_msg_t msg;
     msgpack_zone_clear(zone);
     int rc = proto_msg_decode(bytes, len, zone, &msg);
@@ -527,7 +532,7 @@ void dispatch_internal(server_t *srv, const char *method)
     msgpack_zone zone;
     msgpack_zone_init(&zone, 256);
     if (!msg.failed)
-        dispatch_message(srv, msg.data, msg.len, &zone, &out, NULL);
+        dispatch_message(srv, msg.data, msg.len, &zone, &out, NULL, stats_now_ns());
     msgpack_zone_destroy(&zone);
     proto_buf_deinit(&msg);
     proto_buf_deinit(&out);

@@ -27,9 +27,11 @@ void dispatch_deinit(server_t *srv);
 
 /* Handles one complete message that passed proto_scan_feed(). `zone` is
  * cleared and reused for the decode (its objects die before this returns);
- * the reply, if any, is appended to `out`. */
+ * the reply, if any, is appended to `out`. `t0_ns` (stats_now_ns) is when
+ * the bytes arrived: latency is measured from it. */
 dispatch_result_t dispatch_message(server_t *srv, const uint8_t *msg, size_t len,
-                                   msgpack_zone *zone, proto_buf_t *out, void *owner);
+                                   msgpack_zone *zone, proto_buf_t *out, void *owner,
+                                   uint64_t t0_ns);
 
 /* Memory a queued write of an `len`-byte message holds until answered: the
  * message copy, the job and its decode arena. Counted against

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
     umask(077);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
+    /* Also: no ptrace attach or /proc/PID/mem by other non-root users. */
+    prctl(PR_SET_DUMPABLE, 0);
 
     srv.started_ns = stats_now_ns();
     int status = 1;

@@ -235,6 +235,7 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
 {
     net_t *n = c->net;
     size_t off = 0;
+    uint64_t arrived = stats_now_ns(); /* one clock read for the whole burst */
     while (off < len && !c->close_after_flush) {
         size_t msg_len = 0;
         int r = proto_scan_feed(&c->scan, data + off, len - off, &msg_len);
@@ -246,7 +247,8 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
             return len;
         }
         proto_scan_reset(&c->scan);
-        dispatch_result_t d = dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, c);
+        dispatch_result_t d = dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, c,
+                                               arrived);
         off += msg_len;
         if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
             /* Checked per message: one read can ask for far more output

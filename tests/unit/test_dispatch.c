@@ -47,7 +47,9 @@ static int setup(void **state)
     snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
     char *argv[] = {"noormd", "--db", f->path};
     assert_int_equal(config_load(&f->srv.cfg, 3, argv, stdout, stderr), CONFIG_OK);
-    store_options_t o = {.path = f->path, .synchronous_full = false, .busy_timeout_ms = 1000,
+    store_options_t o = {.path = f->path,
+                         .synchronous_full = false,
+                         .busy_timeout_ms = 1000,
                          .wal_limit_bytes = 1 << 20};
     proto_err_t err;
     assert_int_equal(store_open_writer(&o, &f->w, &err), 0);
@@ -112,7 +114,8 @@ static dispatch_result_t roundtrip(fixture_t *f, proto_buf_t *msg, msgpack_unpac
 {
     proto_buf_t *out = &f->out;
     out->len = 0;
-    dispatch_result_t r = dispatch_message(&f->srv, msg->data, msg->len, &f->zone, out, f);
+    dispatch_result_t r =
+        dispatch_message(&f->srv, msg->data, msg->len, &f->zone, out, f, stats_now_ns());
     if (r == DISPATCH_QUEUED) {
         writer_job_t *done = NULL;
         struct timespec until;
@@ -142,8 +145,7 @@ static dispatch_result_t roundtrip(fixture_t *f, proto_buf_t *msg, msgpack_unpac
 
 /* Asserts `reply` is [1, msgid, [code, NAME, ...], nil] and returns the
  * details map. */
-static const msgpack_object *expect_error(const msgpack_unpacked *reply, uint32_t msgid,
-                                          int code)
+static const msgpack_object *expect_error(const msgpack_unpacked *reply, uint32_t msgid, int code)
 {
     const msgpack_object *r = &reply->data;
     assert_int_equal(r->type, MSGPACK_OBJECT_ARRAY);
@@ -369,12 +371,12 @@ static void test_dispatch_params_must_be_an_array_of_one_map(void **state)
 {
     fixture_t *f = *state;
     /* [0, 1, "server.ping", [1]] and [0, 2, "server.ping", {}] */
-    static const uint8_t not_map[] = {0x94, 0x00, 0x01, 0xab, 's', 'e', 'r', 'v', 'e',
+    static const uint8_t not_map[] = {0x94, 0x00, 0x01, 0xab, 's', 'e', 'r',  'v', 'e',
                                       'r',  '.',  'p',  'i',  'n', 'g', 0x91, 0x01};
-    static const uint8_t not_array[] = {0x94, 0x00, 0x02, 0xab, 's', 'e', 'r', 'v', 'e',
-                                        'r',  '.',  'p',  'i',  'n', 'g', 0x80};
-    static const uint8_t empty[] = {0x94, 0x00, 0x03, 0xab, 's', 'e', 'r', 'v', 'e',
-                                    'r',  '.',  'p',  'i',  'n', 'g', 0x90};
+    static const uint8_t not_array[] = {0x94, 0x00, 0x02, 0xab, 's', 'e', 'r', 'v',
+                                        'e',  'r',  '.',  'p',  'i', 'n', 'g', 0x80};
+    static const uint8_t empty[] = {0x94, 0x00, 0x03, 0xab, 's', 'e', 'r', 'v',
+                                    'e',  'r',  '.',  'p',  'i', 'n', 'g', 0x90};
     const struct {
         const uint8_t *bytes;
         size_t len;
@@ -401,7 +403,7 @@ static void test_dispatch_notification_runs_without_a_reply(void **state)
 {
     fixture_t *f = *state;
     /* [2, "server.ping", [{}]] */
-    static const uint8_t note[] = {0x93, 0x02, 0xab, 's', 'e', 'r', 'v', 'e',
+    static const uint8_t note[] = {0x93, 0x02, 0xab, 's', 'e', 'r', 'v',  'e',
                                    'r',  '.',  'p',  'i', 'n', 'g', 0x91, 0x80};
     proto_buf_t m;
     proto_buf_init(&m);
@@ -481,11 +483,13 @@ static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
     f->srv.cfg.write_queue_bytes =
         (int64_t)(dispatch_job_cost(sleep_msg.len) + dispatch_job_cost(fits.len));
 
-    assert_int_equal(dispatch_message(&f->srv, sleep_msg.data, sleep_msg.len, &f->zone, &out, f),
-                     DISPATCH_QUEUED);
+    assert_int_equal(
+        dispatch_message(&f->srv, sleep_msg.data, sleep_msg.len, &f->zone, &out, f, stats_now_ns()),
+        DISPATCH_QUEUED);
     /* One byte past the cap: refused at once, nothing queued. */
-    assert_int_equal(dispatch_message(&f->srv, over.data, over.len, &f->zone, &out, f),
-                     DISPATCH_DONE);
+    assert_int_equal(
+        dispatch_message(&f->srv, over.data, over.len, &f->zone, &out, f, stats_now_ns()),
+        DISPATCH_DONE);
     msgpack_unpacked reply;
     msgpack_unpacked_init(&reply);
     size_t off = 0;
@@ -497,8 +501,9 @@ static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
     msgpack_unpacked_destroy(&reply);
     assert_int_equal(f->srv.write_queue_bytes, dispatch_job_cost(sleep_msg.len));
     /* Exactly at the cap: queued. */
-    assert_int_equal(dispatch_message(&f->srv, fits.data, fits.len, &f->zone, &out, f),
-                     DISPATCH_QUEUED);
+    assert_int_equal(
+        dispatch_message(&f->srv, fits.data, fits.len, &f->zone, &out, f, stats_now_ns()),
+        DISPATCH_QUEUED);
     assert_int_equal(f->srv.write_queue_bytes,
                      dispatch_job_cost(sleep_msg.len) + dispatch_job_cost(fits.len));
     proto_buf_deinit(&sleep_msg);
