@@ -134,9 +134,16 @@ void cmd_pack_extra_end(cmd_ctx_t *ctx, proto_buf_t *members);
  * extra) start at `col`: {id, name, email, emailVerified, image, ...extra}. */
 int cmd_pack_user(cmd_ctx_t *ctx, store_q_t *q, int col);
 
+/* Packs one row of `q` whose columns start at `col`. */
+typedef int (*cmd_row_fn)(cmd_ctx_t *ctx, store_q_t *q, int col);
+
 /* Runs a statement expected to return at most one row and packs it with
  * `pack`, or packs nil when there is none. */
-int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, int (*pack)(cmd_ctx_t *, store_q_t *, int));
+int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack);
+
+/* Runs a statement to the end and packs its rows as an array ([] when
+ * none), each with `pack`. */
+int cmd_pack_all(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack);
 
 /* Handlers, by group. */
 int cmd_admin_ping(cmd_ctx_t *ctx);

@@ -75,26 +75,7 @@ int cmd_authenticator_list(cmd_ctx_t *ctx)
         return -ctx->err->code;
     proto_str_t user = cmd_str(ctx->in.arg[0]);
     store_q_text(q, 1, user.ptr, user.len);
-    proto_buf_t items;
-    proto_buf_init(&items);
-    msgpack_packer ip, *outer = ctx->pk;
-    msgpack_packer_init(&ip, &items, proto_buf_msgpack_write);
-    ctx->pk = &ip;
-    uint32_t n = 0;
-    int rc;
-    while ((rc = store_q_step(ctx->store, q, ctx->err)) == STORE_ROW) {
-        pack_authenticator(ctx, q, 0);
-        n++;
-    }
-    ctx->pk = outer;
-    store_q_done(q);
-    if (rc == STORE_DONE) {
-        msgpack_pack_array(outer, n);
-        if (items.len)
-            outer->callback(outer->data, (const char *)items.data, items.len);
-    }
-    proto_buf_deinit(&items);
-    return rc < 0 ? rc : 0;
+    return cmd_pack_all(ctx, q, pack_authenticator);
 }
 
 /* auth.updateAuthenticatorCounter {credentialID, newCounter} -> the

@@ -138,6 +138,28 @@ int cmd_session_delete(cmd_ctx_t *ctx)
     return session_or_nil(ctx, q);
 }
 
+/* One row of SESSION_LIST: {id, userId, expires}. */
+static int pack_listed(cmd_ctx_t *ctx, store_q_t *q, int col)
+{
+    (void)col;
+    size_t hlen;
+    const uint8_t *h = store_q_col_blob(q, 0, &hlen);
+    char id[33];
+    size_t idlen = 0;
+    for (size_t i = 0; i < 16 && i < hlen; i++, idlen += 2)
+        snprintf(id + idlen, 3, "%02x", h[i]);
+    proto_str_t user = cmd_str(ctx->in.arg[0]);
+    msgpack_packer *pk = ctx->pk;
+    msgpack_pack_map(pk, 3);
+    proto_pack_cstr(pk, "id");
+    proto_pack_str(pk, id, idlen);
+    proto_pack_cstr(pk, "userId");
+    proto_pack_str(pk, user.ptr, user.len);
+    proto_pack_cstr(pk, "expires");
+    proto_pack_time_ms(pk, store_q_col_int(q, 1));
+    return 0;
+}
+
 /* auth.listSessions {userId} -> [{id, userId, expires}], newest expiry
  * first. Tokens cannot be listed (they are not stored); `id` is an opaque
  * handle derived from the token's hash. */
@@ -148,36 +170,7 @@ int cmd_session_list(cmd_ctx_t *ctx)
         return -ctx->err->code;
     proto_str_t user = cmd_str(ctx->in.arg[0]);
     store_q_text(q, 1, user.ptr, user.len);
-    /* Rows are counted first: a msgpack array states its length up front. */
-    proto_buf_t items;
-    proto_buf_init(&items);
-    msgpack_packer ip, *outer = ctx->pk;
-    msgpack_packer_init(&ip, &items, proto_buf_msgpack_write);
-    uint32_t n = 0;
-    int rc;
-    while ((rc = store_q_step(ctx->store, q, ctx->err)) == STORE_ROW) {
-        size_t hlen;
-        const uint8_t *h = store_q_col_blob(q, 0, &hlen);
-        char id[33];
-        for (size_t i = 0; i < 16 && i < hlen; i++)
-            snprintf(id + 2 * i, 3, "%02x", h[i]);
-        msgpack_pack_map(&ip, 3);
-        proto_pack_cstr(&ip, "id");
-        proto_pack_str(&ip, id, hlen >= 16 ? 32 : 2 * hlen);
-        proto_pack_cstr(&ip, "userId");
-        proto_pack_str(&ip, user.ptr, user.len);
-        proto_pack_cstr(&ip, "expires");
-        proto_pack_time_ms(&ip, store_q_col_int(q, 1));
-        n++;
-    }
-    store_q_done(q);
-    if (rc == STORE_DONE) {
-        msgpack_pack_array(outer, n);
-        if (items.len)
-            outer->callback(outer->data, (const char *)items.data, items.len);
-    }
-    proto_buf_deinit(&items);
-    return rc < 0 ? rc : 0;
+    return cmd_pack_all(ctx, q, pack_listed);
 }
 
 /* auth.deleteSessions {userId} -> number deleted ("sign out everywhere") */

@@ -205,7 +205,7 @@ int cmd_pack_user(cmd_ctx_t *ctx, store_q_t *q, int col)
     return 0;
 }
 
-int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, int (*pack)(cmd_ctx_t *, store_q_t *, int))
+int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack)
 {
     int rc = store_q_step(ctx->store, q, ctx->err);
     if (rc == STORE_ROW)
@@ -213,5 +213,33 @@ int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, int (*pack)(cmd_ctx_t *, store_q_
     else if (rc == STORE_DONE)
         msgpack_pack_nil(ctx->pk);
     store_q_done(q);
+    return rc < 0 ? rc : 0;
+}
+
+int cmd_pack_all(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack)
+{
+    /* A msgpack array states its length first: pack the rows aside while
+     * counting them, then the header, then the rows. */
+    proto_buf_t rows;
+    proto_buf_init(&rows);
+    msgpack_packer inner, *outer = ctx->pk;
+    msgpack_packer_init(&inner, &rows, proto_buf_msgpack_write);
+    ctx->pk = &inner;
+    uint32_t n = 0;
+    int rc;
+    while ((rc = store_q_step(ctx->store, q, ctx->err)) == STORE_ROW) {
+        if ((rc = pack(ctx, q, 0)) != 0)
+            break;
+        n++;
+    }
+    ctx->pk = outer;
+    store_q_done(q);
+    if (rc == STORE_DONE) {
+        msgpack_pack_array(outer, n);
+        if (rows.len)
+            outer->callback(outer->data, (const char *)rows.data, rows.len);
+        rc = rows.failed ? cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory") : 0;
+    }
+    proto_buf_deinit(&rows);
     return rc < 0 ? rc : 0;
 }

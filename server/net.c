@@ -500,6 +500,17 @@ static void close_if_open(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* Closes the loop's own handles (not the listener or connections). */
+static void close_loop_handles(net_t *n)
+{
+    uv_handle_t *const handles[] = {
+        (uv_handle_t *)&n->wake,  (uv_handle_t *)&n->sweep,   (uv_handle_t *)&n->deadline,
+        (uv_handle_t *)&n->purge, (uv_handle_t *)&n->sigterm, (uv_handle_t *)&n->sigint,
+    };
+    for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
+        close_if_open(handles[i]);
+}
+
 /* Once shutdown has begun and every connection is closed: stop the writer
  * (it finishes its queue and checkpoints), then close the loop's own handles
  * so uv_run returns. */
@@ -517,12 +528,7 @@ static void net_maybe_finish(net_t *n)
         if (c)
             conn_unref(c);
     }
-    close_if_open((uv_handle_t *)&n->wake);
-    close_if_open((uv_handle_t *)&n->sweep);
-    close_if_open((uv_handle_t *)&n->deadline);
-    close_if_open((uv_handle_t *)&n->purge);
-    close_if_open((uv_handle_t *)&n->sigterm);
-    close_if_open((uv_handle_t *)&n->sigint);
+    close_loop_handles(n);
     /* The socket goes last: while it exists, this process still owns the
      * database (see store_lock). Closing a bound pipe makes libuv remove
      * its file; unlink_socket covers the case where it did not. */
@@ -700,12 +706,7 @@ void net_free(net_t *n)
      * close callbacks run. */
     if (n->listening)
         close_if_open((uv_handle_t *)&n->listener);
-    close_if_open((uv_handle_t *)&n->wake);
-    close_if_open((uv_handle_t *)&n->sweep);
-    close_if_open((uv_handle_t *)&n->deadline);
-    close_if_open((uv_handle_t *)&n->purge);
-    close_if_open((uv_handle_t *)&n->sigterm);
-    close_if_open((uv_handle_t *)&n->sigint);
+    close_loop_handles(n);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     msgpack_zone_destroy(&n->zone);
