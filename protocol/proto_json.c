@@ -343,6 +343,59 @@ static bool try_date(reader_t *r)
     return true;
 }
 
+/* Reads an array's items, packing each; counts them. */
+static int read_items(reader_t *r, int depth, uint32_t *count)
+{
+    *count = 0;
+    r->p++; /* '[' */
+    skip_ws(r);
+    if (r->p < r->end && *r->p == ']') {
+        r->p++;
+        return 0;
+    }
+    for (;;) {
+        if (read_value(r, depth + 1))
+            return -1;
+        (*count)++;
+        skip_ws(r);
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            continue;
+        }
+        if (r->p < r->end && *r->p == ']') {
+            r->p++;
+            return 0;
+        }
+        return -1;
+    }
+}
+
+/* Packs a map or array whose size is known only once it has been read:
+ * `body` packs the elements into scratch space while counting them, then
+ * the header and the elements go to the real packer. */
+static int pack_counted(reader_t *r, int depth, bool map,
+                        int (*body)(reader_t *, int, uint32_t *))
+{
+    proto_buf_t scratch;
+    proto_buf_init(&scratch);
+    msgpack_packer inner, *outer = r->pk;
+    msgpack_packer_init(&inner, &scratch, proto_buf_msgpack_write);
+    r->pk = &inner;
+    uint32_t count = 0;
+    int rc = body(r, depth, &count);
+    r->pk = outer;
+    if (rc == 0 && !scratch.failed) {
+        if (map)
+            msgpack_pack_map(outer, count);
+        else
+            msgpack_pack_array(outer, count);
+        pack_raw(outer, scratch.data, scratch.len);
+    }
+    rc = rc || scratch.failed ? -1 : 0;
+    proto_buf_deinit(&scratch);
+    return rc;
+}
+
 static int read_value(reader_t *r, int depth)
 {
     if (depth > PROTO_JSON_MAX_DEPTH)
@@ -351,66 +404,10 @@ static int read_value(reader_t *r, int depth)
     if (r->p >= r->end)
         return -1;
     switch (*r->p) {
-    case '{': {
-        if (try_date(r))
-            return 0;
-        /* The member count is known only at the end: pack the members
-         * into a scratch packer, then the header, then the members. */
-        proto_buf_t members;
-        proto_buf_init(&members);
-        msgpack_packer inner, *outer = r->pk;
-        msgpack_packer_init(&inner, &members, proto_buf_msgpack_write);
-        r->pk = &inner;
-        uint32_t count = 0;
-        int rc = read_members(r, depth, &count);
-        r->pk = outer;
-        if (rc == 0 && !members.failed) {
-            msgpack_pack_map(outer, count);
-            pack_raw(outer, members.data, members.len);
-        }
-        rc = rc || members.failed ? -1 : 0;
-        proto_buf_deinit(&members);
-        return rc;
-    }
-    case '[': {
-        proto_buf_t items;
-        proto_buf_init(&items);
-        msgpack_packer inner, *outer = r->pk;
-        msgpack_packer_init(&inner, &items, proto_buf_msgpack_write);
-        r->pk = &inner;
-        uint32_t count = 0;
-        int rc = 0;
-        r->p++;
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ']') {
-            r->p++;
-        } else {
-            for (;;) {
-                if ((rc = read_value(r, depth + 1)) != 0)
-                    break;
-                count++;
-                skip_ws(r);
-                if (r->p < r->end && *r->p == ',') {
-                    r->p++;
-                    continue;
-                }
-                if (r->p < r->end && *r->p == ']') {
-                    r->p++;
-                    break;
-                }
-                rc = -1;
-                break;
-            }
-        }
-        r->pk = outer;
-        if (rc == 0 && !items.failed) {
-            msgpack_pack_array(outer, count);
-            pack_raw(outer, items.data, items.len);
-        }
-        rc = rc || items.failed ? -1 : 0;
-        proto_buf_deinit(&items);
-        return rc;
-    }
+    case '{':
+        return try_date(r) ? 0 : pack_counted(r, depth, true, read_members);
+    case '[':
+        return pack_counted(r, depth, false, read_items);
     case '"':
         if (read_string(r))
             return -1;
