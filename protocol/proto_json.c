@@ -40,7 +40,8 @@ static int write_string(const char *s, size_t n, proto_buf_t *out)
         char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
         size_t elen = 2;
         switch (c) {
-        case '"': case '\\': break;
+        case '"':
+        case '\\': break;
         case '\n': esc[1] = 'n'; break;
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
@@ -217,8 +218,8 @@ static int read_string(reader_t *r)
                 return -1;
             r->p += 4;
             if (cp >= 0xd800 && cp <= 0xdbff) { /* a surrogate pair */
-                if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
-                    hex4(r->p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' || hex4(r->p + 2, &lo) ||
+                    lo < 0xdc00 || lo > 0xdfff)
                     return -1;
                 r->p += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -373,8 +374,7 @@ static int read_items(reader_t *r, int depth, uint32_t *count)
 /* Packs a map or array whose size is known only once it has been read:
  * `body` packs the elements into scratch space while counting them, then
  * the header and the elements go to the real packer. */
-static int pack_counted(reader_t *r, int depth, bool map,
-                        int (*body)(reader_t *, int, uint32_t *))
+static int pack_counted(reader_t *r, int depth, bool map, int (*body)(reader_t *, int, uint32_t *))
 {
     proto_buf_t scratch;
     proto_buf_init(&scratch);
@@ -404,10 +404,8 @@ static int read_value(reader_t *r, int depth)
     if (r->p >= r->end)
         return -1;
     switch (*r->p) {
-    case '{':
-        return try_date(r) ? 0 : pack_counted(r, depth, true, read_members);
-    case '[':
-        return pack_counted(r, depth, false, read_items);
+    case '{': return try_date(r) ? 0 : pack_counted(r, depth, true, read_members);
+    case '[': return pack_counted(r, depth, false, read_items);
     case '"':
         if (read_string(r))
             return -1;

@@ -59,11 +59,11 @@ void proto_pack_result_head(msgpack_packer *pk, uint32_t msgid);
 #define PROTO_ERR_DETAILS 4
 #define PROTO_ERR_MSG_MAX 256
 typedef struct {
-    int code;                         /* positive proto_error_t */
-    char message[PROTO_ERR_MSG_MAX];  /* human sentence; empty = the table's default */
-    unsigned ndetails;                /* pairs used */
-    const char *detail_key[PROTO_ERR_DETAILS];   /* static strings */
-    char detail_val[PROTO_ERR_DETAILS][96];      /* copied, control bytes removed */
+    int code;                                  /* positive proto_error_t */
+    char message[PROTO_ERR_MSG_MAX];           /* human sentence; empty = the table's default */
+    unsigned ndetails;                         /* pairs used */
+    const char *detail_key[PROTO_ERR_DETAILS]; /* static strings */
+    char detail_val[PROTO_ERR_DETAILS][96];    /* copied, control bytes removed */
 } proto_err_t;
 
 /* Sets `e` to error `code` (positive or negative) with a printf-style

@@ -61,35 +61,41 @@ static proto_head_t head_of(uint8_t b)
         return h;
     }
     switch (b) {
-    case 0xc1:
-        h.bad = true;
-        return h;
-    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-        h.len_bytes = 1u << (b - 0xc4);
-        break;
-    case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, then a type byte */
+    case 0xc1: h.bad = true; return h;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: /* bin 8/16/32 */ h.len_bytes = 1u << (b - 0xc4); break;
+    case 0xc7:
+    case 0xc8:
+    case 0xc9: /* ext 8/16/32: length, then a type byte */
         h.len_bytes = 1u << (b - 0xc7);
         h.fixed = 1;
         break;
     case 0xca: h.fixed = 4; break;
     case 0xcb: h.fixed = 8; break;
-    case 0xcc: case 0xcd: case 0xce: case 0xcf:
-        h.fixed = 1u << (b - 0xcc);
-        break;
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-        h.fixed = 1u << (b - 0xd0);
-        break;
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext: type byte + 2^k */
-        h.fixed = 1 + (1u << (b - 0xd4));
-        break;
-    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */
-        h.len_bytes = 1u << (b - 0xd9);
-        break;
-    case 0xdc: case 0xdd: /* array 16/32 */
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf: h.fixed = 1u << (b - 0xcc); break;
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: h.fixed = 1u << (b - 0xd0); break;
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8: /* fixext: type byte + 2^k */ h.fixed = 1 + (1u << (b - 0xd4)); break;
+    case 0xd9:
+    case 0xda:
+    case 0xdb: /* str 8/16/32 */ h.len_bytes = 1u << (b - 0xd9); break;
+    case 0xdc:
+    case 0xdd: /* array 16/32 */
         h.len_bytes = b == 0xdc ? 2 : 4;
         h.per_item = 1;
         break;
-    case 0xde: case 0xdf: /* map 16/32 */
+    case 0xde:
+    case 0xdf: /* map 16/32 */
         h.len_bytes = b == 0xde ? 2 : 4;
         h.per_item = 2;
         break;

@@ -28,11 +28,11 @@
 #define PROTO_SCAN_DEPTH_CAP 32
 
 typedef enum {
-    PROTO_SCAN_NEED_MORE = 0,     /* the object is not complete yet */
-    PROTO_SCAN_COMPLETE = 1,      /* one whole object; its length is in *msg_len */
-    PROTO_SCAN_E_TOO_LARGE = -1,  /* object, or a declared count/length, exceeds max_bytes */
-    PROTO_SCAN_E_TOO_DEEP = -2,   /* nesting deeper than max_depth */
-    PROTO_SCAN_E_BAD_BYTE = -3,   /* reserved type byte 0xc1 */
+    PROTO_SCAN_NEED_MORE = 0,    /* the object is not complete yet */
+    PROTO_SCAN_COMPLETE = 1,     /* one whole object; its length is in *msg_len */
+    PROTO_SCAN_E_TOO_LARGE = -1, /* object, or a declared count/length, exceeds max_bytes */
+    PROTO_SCAN_E_TOO_DEEP = -2,  /* nesting deeper than max_depth */
+    PROTO_SCAN_E_BAD_BYTE = -3,  /* reserved type byte 0xc1 */
 } proto_scan_result_t;
 
 typedef struct {

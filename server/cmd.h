@@ -35,10 +35,10 @@ enum {
 #define CMD_MAX_EXTRA 64 /* extra fields kept per request (methods that take them) */
 
 typedef struct {
-    const char *name;  /* argument name on the wire */
-    unsigned types;    /* CMD_T_* bits allowed */
-    bool required;     /* absent -> INVALID_ARGUMENT */
-    uint32_t max_len;  /* str/bin bytes or array/map elements; 0 = no limit of its own */
+    const char *name; /* argument name on the wire */
+    unsigned types;   /* CMD_T_* bits allowed */
+    bool required;    /* absent -> INVALID_ARGUMENT */
+    uint32_t max_len; /* str/bin bytes or array/map elements; 0 = no limit of its own */
 } cmd_arg_t;
 
 /* Arguments bound by the dispatch checklist. */
@@ -49,22 +49,22 @@ typedef struct {
 } cmd_args_t;
 
 typedef struct {
-    server_t *srv;                             /* shared state */
-    store_t *store;                            /* reader on the loop thread, writer in the writer */
-    cmd_args_t in;                             /* the bound arguments */
-    msgpack_packer *pk;                        /* the result goes here */
-    proto_err_t *err;                          /* filled by cmd_fail */
+    server_t *srv;      /* shared state */
+    store_t *store;     /* reader on the loop thread, writer in the writer */
+    cmd_args_t in;      /* the bound arguments */
+    msgpack_packer *pk; /* the result goes here */
+    proto_err_t *err;   /* filled by cmd_fail */
 } cmd_ctx_t;
 
 typedef int (*cmd_fn)(cmd_ctx_t *ctx);
 
 typedef struct {
-    const char *name;     /* "group.method" */
-    cmd_fn fn;            /* the handler */
-    bool write;           /* runs on the writer thread inside a savepoint */
-    bool extra;           /* unknown string-named fields are kept (ctx->extra), not refused */
-    const cmd_arg_t *args;/* argument spec */
-    unsigned nargs;       /* entries in args (<= CMD_MAX_ARGS) */
+    const char *name;      /* "group.method" */
+    cmd_fn fn;             /* the handler */
+    bool write;            /* runs on the writer thread inside a savepoint */
+    bool extra;            /* unknown string-named fields are kept (ctx->extra), not refused */
+    const cmd_arg_t *args; /* argument spec */
+    unsigned nargs;        /* entries in args (<= CMD_MAX_ARGS) */
 } cmd_method_t;
 
 /* The method table (dispatch.c) and its size. */

@@ -50,7 +50,7 @@ static size_t build_ad(uint8_t *ad, size_t cap, const char *column, proto_str_t 
 {
     size_t clen = strlen(column), n = 0;
     if (9 + clen + 1 + provider.len + 1 + account_id.len > cap)
-        return 0; /* cannot happen within the argument limits */
+        return 0;                  /* cannot happen within the argument limits */
     memcpy(ad + n, "accounts", 9); /* with its NUL */
     n += 9;
     memcpy(ad + n, column, clen + 1);
@@ -79,8 +79,7 @@ static int seal_tokens(cmd_ctx_t *ctx, proto_str_t provider, proto_str_t account
         size_t n = o->via.str.size + CRYPTO_SEAL_OVERHEAD;
         if (proto_buf_reserve(&sealed[t], n) != 0)
             return cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
-        crypto_seal(ctx->srv->crypto, ad, ad_len, o->via.str.ptr, o->via.str.size,
-                    sealed[t].data);
+        crypto_seal(ctx->srv->crypto, ad, ad_len, o->via.str.ptr, o->via.str.size, sealed[t].data);
         sealed[t].len = n;
     }
     return 0;

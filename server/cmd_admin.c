@@ -106,8 +106,7 @@ int cmd_admin_stats(cmd_ctx_t *ctx)
 }
 
 /* Deletes up to `limit` rows of statement `id` expired before `now_ms`. */
-static int purge_one(cmd_ctx_t *ctx, store_stmt_id_t id, int64_t now_ms, int64_t limit,
-                     int64_t *n)
+static int purge_one(cmd_ctx_t *ctx, store_stmt_id_t id, int64_t now_ms, int64_t limit, int64_t *n)
 {
     store_q_t *q = store_q(ctx->store, id, ctx->err);
     if (!q)

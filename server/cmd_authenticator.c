@@ -4,8 +4,16 @@
 #include "proto_errors.h"
 
 /* Columns (STORE_AUTHENTICATOR_COLS) and their Auth.js names, in order. */
-enum { W_CREDENTIAL_ID, W_USER_ID, W_PROVIDER_ACCOUNT_ID, W_PUBLIC_KEY, W_COUNTER,
-       W_DEVICE_TYPE, W_BACKED_UP, W_TRANSPORTS };
+enum {
+    W_CREDENTIAL_ID,
+    W_USER_ID,
+    W_PROVIDER_ACCOUNT_ID,
+    W_PUBLIC_KEY,
+    W_COUNTER,
+    W_DEVICE_TYPE,
+    W_BACKED_UP,
+    W_TRANSPORTS
+};
 
 static int pack_authenticator(cmd_ctx_t *ctx, store_q_t *q, int col)
 {
@@ -93,8 +101,9 @@ int cmd_authenticator_update_counter(cmd_ctx_t *ctx)
     if (rc == STORE_ROW)
         rc = pack_authenticator(ctx, q, 0);
     else if (rc == STORE_DONE)
-        rc = cmd_fail(ctx, PROTO_E_NOT_FOUND, "credentialID", "no authenticator with this "
-                                                              "credentialID");
+        rc = cmd_fail(ctx, PROTO_E_NOT_FOUND, "credentialID",
+                      "no authenticator with this "
+                      "credentialID");
     store_q_done(q);
     return rc < 0 ? rc : 0;
 }

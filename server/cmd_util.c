@@ -105,26 +105,26 @@ int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *
         msgpack_unpack((const char *)packed.data, packed.len, &off, &zone, &old) !=
             MSGPACK_UNPACK_SUCCESS ||
         old.type != MSGPACK_OBJECT_MAP) {
-        rc = cmd_fail(ctx, PROTO_E_CORRUPT, NULL, "a stored extra-fields column is not a JSON "
-                                                  "object");
+        rc = cmd_fail(ctx, PROTO_E_CORRUPT, NULL,
+                      "a stored extra-fields column is not a JSON "
+                      "object");
     } else {
         uint32_t count = 0;
         proto_buf_append(out, "{", 1);
         for (uint32_t i = 0; i < old.via.map.size && rc == 0; i++) {
             const msgpack_object_kv *kv = &old.via.map.ptr[i];
             if (kv->key.type == MSGPACK_OBJECT_STR && !is_given(ctx, &kv->key))
-                rc = proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size,
-                                             &kv->val, out, &count);
+                rc = proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val,
+                                             out, &count);
         }
         for (unsigned e = 0; e < ctx->in.nextra && rc == 0; e++) {
             const msgpack_object_kv *kv = ctx->in.extra[e];
             if (kv->val.type == MSGPACK_OBJECT_NIL)
                 continue; /* nil removes the field */
-            if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val,
-                                        out, &count) != 0) {
+            if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val, out,
+                                        &count) != 0) {
                 char field[68];
-                proto_str_printable(field, sizeof field, kv->key.via.str.ptr,
-                                    kv->key.via.str.size);
+                proto_str_printable(field, sizeof field, kv->key.via.str.ptr, kv->key.via.str.size);
                 rc = cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, field,
                               "extra field \"%s\" holds a value with no JSON form (binary "
                               "data, NaN or infinity)",
@@ -170,8 +170,9 @@ int cmd_pack_extra_begin(cmd_ctx_t *ctx, store_q_t *q, int extra_col, uint32_t k
     uint32_t n = 0;
     if (proto_json_pack(&mp, json, len, &n) != 0 || members->failed) {
         proto_buf_deinit(members);
-        return cmd_fail(ctx, PROTO_E_CORRUPT, NULL, "a stored extra-fields column is not a JSON "
-                                                    "object");
+        return cmd_fail(ctx, PROTO_E_CORRUPT, NULL,
+                        "a stored extra-fields column is not a JSON "
+                        "object");
     }
     msgpack_pack_map(ctx->pk, known + n);
     return 0;

@@ -41,9 +41,12 @@ static int parse_int(const config_opt_t *o, const char *text, int64_t *out)
     if (o->kind == KIND_BYTES && *end) {
         long long mult = 0;
         switch (*end) {
-        case 'k': case 'K': mult = 1LL << 10; break;
-        case 'm': case 'M': mult = 1LL << 20; break;
-        case 'g': case 'G': mult = 1LL << 30; break;
+        case 'k':
+        case 'K': mult = 1LL << 10; break;
+        case 'm':
+        case 'M': mult = 1LL << 20; break;
+        case 'g':
+        case 'G': mult = 1LL << 30; break;
         default: return -1;
         }
         if (v > INT64_MAX / mult || v < INT64_MIN / mult)
@@ -79,9 +82,7 @@ static int config_set(config_t *cfg, const config_opt_t *o, const char *text, co
 {
     char *field = (char *)cfg + o->offset;
     switch (o->kind) {
-    case KIND_STR:
-        memcpy(field, &text, sizeof text);
-        return 0;
+    case KIND_STR: memcpy(field, &text, sizeof text); return 0;
     case KIND_CHOICE:
         if (!choice_ok(o->metavar, text)) {
             fprintf(err, "noormd: %s must be one of %s (got \"%s\")\n", source, o->metavar, text);

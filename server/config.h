@@ -39,12 +39,12 @@ void config_print_help(FILE *out);
 
 /* One option of the table, for tests and documentation tools. */
 typedef struct {
-    const char *flag;    /* long flag without dashes */
-    const char *env;     /* environment variable */
-    const char *def;     /* default, as text */
-    int numeric;         /* 1 for INT, BYTES and MODE options */
-    int octal;           /* 1 for MODE options */
-    int64_t min, max;    /* bounds of numeric options */
+    const char *flag; /* long flag without dashes */
+    const char *env;  /* environment variable */
+    const char *def;  /* default, as text */
+    int numeric;      /* 1 for INT, BYTES and MODE options */
+    int octal;        /* 1 for MODE options */
+    int64_t min, max; /* bounds of numeric options */
 } config_info_t;
 
 /* Number of options in the table. */

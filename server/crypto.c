@@ -14,13 +14,14 @@
 /* Subkey ids under the context below. Never renumber: stored hashes and
  * ciphertexts depend on them. */
 enum { SUBKEY_SESSION = 1, SUBKEY_VTOKEN = 2, SUBKEY_ACCOUNT_TOKENS = 3, SUBKEY_KEY_ID = 4 };
-static const char crypto_kdf_ctx[crypto_kdf_CONTEXTBYTES] = {'n', 'o', 'o', 'r', 'm', 'm', 'e', '1'};
+static const char crypto_kdf_ctx[crypto_kdf_CONTEXTBYTES] = {'n', 'o', 'o', 'r',
+                                                             'm', 'm', 'e', '1'};
 
 struct crypto {
-    uint8_t session[crypto_generichash_KEYBYTES];           /* session token hashes */
-    uint8_t vtoken[crypto_generichash_KEYBYTES];            /* verification token hashes */
+    uint8_t session[crypto_generichash_KEYBYTES];              /* session token hashes */
+    uint8_t vtoken[crypto_generichash_KEYBYTES];               /* verification token hashes */
     uint8_t seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES]; /* OAuth token encryption */
-    uint8_t key_id;                                         /* names the master key */
+    uint8_t key_id;                                            /* names the master key */
 };
 
 static int crypto_ready(proto_err_t *err)
@@ -41,8 +42,7 @@ int crypto_from_bytes(const uint8_t key[CRYPTO_KEY_BYTES], crypto_t **out, proto
         return proto_err_set(err, PROTO_E_INTERNAL, "cannot allocate guarded key memory");
     crypto_kdf_derive_from_key(c->session, sizeof c->session, SUBKEY_SESSION, crypto_kdf_ctx, key);
     crypto_kdf_derive_from_key(c->vtoken, sizeof c->vtoken, SUBKEY_VTOKEN, crypto_kdf_ctx, key);
-    crypto_kdf_derive_from_key(c->seal, sizeof c->seal, SUBKEY_ACCOUNT_TOKENS, crypto_kdf_ctx,
-                               key);
+    crypto_kdf_derive_from_key(c->seal, sizeof c->seal, SUBKEY_ACCOUNT_TOKENS, crypto_kdf_ctx, key);
     uint8_t id[16];
     crypto_kdf_derive_from_key(id, sizeof id, SUBKEY_KEY_ID, crypto_kdf_ctx, key);
     c->key_id = id[0];
@@ -155,13 +155,14 @@ void crypto_hash_token(const crypto_t *c, crypto_hash_purpose_t purpose, const c
                        crypto_generichash_KEYBYTES);
 }
 
-void crypto_seal(const crypto_t *c, const uint8_t *ad, size_t ad_len, const void *plain,
-                 size_t len, uint8_t *out)
+void crypto_seal(const crypto_t *c, const uint8_t *ad, size_t ad_len, const void *plain, size_t len,
+                 uint8_t *out)
 {
     out[0] = c->key_id;
     uint8_t *nonce = out + 1;
     randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 +
+                                                   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
                                                NULL, plain, len, ad, ad_len, NULL, nonce, c->seal);
 }
 

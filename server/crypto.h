@@ -16,9 +16,9 @@
 
 #include "proto_rpc.h"
 
-#define CRYPTO_KEY_BYTES   32
-#define CRYPTO_HASH_BYTES  32
-#define CRYPTO_TOKEN_CHARS 43 /* 256 random bits in unpadded base64url */
+#define CRYPTO_KEY_BYTES     32
+#define CRYPTO_HASH_BYTES    32
+#define CRYPTO_TOKEN_CHARS   43 /* 256 random bits in unpadded base64url */
 /* Sealed layout: key id (1) | nonce (24) | ciphertext | tag (16). */
 #define CRYPTO_SEAL_OVERHEAD (1 + 24 + 16)
 
@@ -52,8 +52,8 @@ void crypto_hash_token(const crypto_t *c, crypto_hash_purpose_t purpose, const c
 
 /* Seals `plain` into `out` (room for len + CRYPTO_SEAL_OVERHEAD bytes) with
  * a fresh random nonce, binding `ad`. */
-void crypto_seal(const crypto_t *c, const uint8_t *ad, size_t ad_len, const void *plain,
-                 size_t len, uint8_t *out);
+void crypto_seal(const crypto_t *c, const uint8_t *ad, size_t ad_len, const void *plain, size_t len,
+                 uint8_t *out);
 
 /* Opens what crypto_seal made. `out` needs sealed_len - CRYPTO_SEAL_OVERHEAD
  * bytes. Returns 0, or -1 when the key id differs, the bytes were altered,

@@ -16,33 +16,42 @@
 #define ARGS(a) a, (unsigned)(sizeof a / sizeof a[0])
 #define NO_ARGS NULL, 0
 /* A method: name, handler, where it runs, whether it keeps extra fields. */
-#define READ(name, fn, args)        {name, fn, false, false, args}
-#define WRITE(name, fn, args)       {name, fn, true, false, args}
-#define WRITE_EXTRA(name, fn, args) {name, fn, true, true, args}
+#define READ(name, fn, args)                                                                       \
+    {                                                                                              \
+        name, fn, false, false, args                                                               \
+    }
+#define WRITE(name, fn, args)                                                                      \
+    {                                                                                              \
+        name, fn, true, false, args                                                                \
+    }
+#define WRITE_EXTRA(name, fn, args)                                                                \
+    {                                                                                              \
+        name, fn, true, true, args                                                                 \
+    }
 
 /* Argument limits. Generous for real Auth.js data, small enough that one
  * request cannot hold much memory. */
-#define L_ID    255   /* ids, providers, account ids, credential ids */
+#define L_ID    255 /* ids, providers, account ids, credential ids */
 #define L_EMAIL 320
 #define L_TEXT  2048  /* names, scopes, token types, device types */
 #define L_URL   8192  /* images */
 #define L_TOKEN 16384 /* OAuth tokens (an id_token JWT can be long), session tokens */
 #define L_KEY   8192  /* WebAuthn public keys */
 
-#define T_OPT_STR   (CMD_T_STR | CMD_T_NIL)
-#define T_OPT_TIME  (CMD_T_TIME | CMD_T_NIL)
-#define T_OPT_INT   (CMD_T_INT | CMD_T_NIL)
+#define T_OPT_STR  (CMD_T_STR | CMD_T_NIL)
+#define T_OPT_TIME (CMD_T_TIME | CMD_T_NIL)
+#define T_OPT_INT  (CMD_T_INT | CMD_T_NIL)
 
 /* The argument specs, named <group>_<method>_args. Positions are the
  * indices handlers read from ctx->in.arg[]. */
 static const cmd_arg_t user_create_args[] = {
-    {"id", CMD_T_STR, false, L_ID},          {"name", T_OPT_STR, false, L_TEXT},
-    {"email", T_OPT_STR, false, L_EMAIL},    {"emailVerified", T_OPT_TIME, false, 0},
+    {"id", CMD_T_STR, false, L_ID},       {"name", T_OPT_STR, false, L_TEXT},
+    {"email", T_OPT_STR, false, L_EMAIL}, {"emailVerified", T_OPT_TIME, false, 0},
     {"image", T_OPT_STR, false, L_URL},
 };
 static const cmd_arg_t user_update_args[] = {
-    {"id", CMD_T_STR, true, L_ID},           {"name", T_OPT_STR, false, L_TEXT},
-    {"email", T_OPT_STR, false, L_EMAIL},    {"emailVerified", T_OPT_TIME, false, 0},
+    {"id", CMD_T_STR, true, L_ID},        {"name", T_OPT_STR, false, L_TEXT},
+    {"email", T_OPT_STR, false, L_EMAIL}, {"emailVerified", T_OPT_TIME, false, 0},
     {"image", T_OPT_STR, false, L_URL},
 };
 static const cmd_arg_t user_id_args[] = {{"id", CMD_T_STR, true, L_ID}};
@@ -54,19 +63,19 @@ static const cmd_arg_t account_key_args[] = {
 };
 /* linkAccount and updateAccount share one layout: the key, then the rest. */
 static const cmd_arg_t account_link_args[] = {
-    {"provider", CMD_T_STR, true, L_ID},      {"providerAccountId", CMD_T_STR, true, L_ID},
-    {"userId", CMD_T_STR, true, L_ID},        {"type", CMD_T_STR, true, L_ID},
+    {"provider", CMD_T_STR, true, L_ID},         {"providerAccountId", CMD_T_STR, true, L_ID},
+    {"userId", CMD_T_STR, true, L_ID},           {"type", CMD_T_STR, true, L_ID},
     {"access_token", T_OPT_STR, false, L_TOKEN}, {"refresh_token", T_OPT_STR, false, L_TOKEN},
-    {"id_token", T_OPT_STR, false, L_TOKEN},  {"expires_at", T_OPT_INT, false, 0},
-    {"token_type", T_OPT_STR, false, L_TEXT}, {"scope", T_OPT_STR, false, L_TEXT},
+    {"id_token", T_OPT_STR, false, L_TOKEN},     {"expires_at", T_OPT_INT, false, 0},
+    {"token_type", T_OPT_STR, false, L_TEXT},    {"scope", T_OPT_STR, false, L_TEXT},
     {"session_state", T_OPT_STR, false, L_TEXT},
 };
 static const cmd_arg_t account_update_args[] = {
-    {"provider", CMD_T_STR, true, L_ID},      {"providerAccountId", CMD_T_STR, true, L_ID},
-    {"userId", CMD_T_STR, false, L_ID},       {"type", CMD_T_STR, false, L_ID},
+    {"provider", CMD_T_STR, true, L_ID},         {"providerAccountId", CMD_T_STR, true, L_ID},
+    {"userId", CMD_T_STR, false, L_ID},          {"type", CMD_T_STR, false, L_ID},
     {"access_token", T_OPT_STR, false, L_TOKEN}, {"refresh_token", T_OPT_STR, false, L_TOKEN},
-    {"id_token", T_OPT_STR, false, L_TOKEN},  {"expires_at", T_OPT_INT, false, 0},
-    {"token_type", T_OPT_STR, false, L_TEXT}, {"scope", T_OPT_STR, false, L_TEXT},
+    {"id_token", T_OPT_STR, false, L_TOKEN},     {"expires_at", T_OPT_INT, false, 0},
+    {"token_type", T_OPT_STR, false, L_TEXT},    {"scope", T_OPT_STR, false, L_TEXT},
     {"session_state", T_OPT_STR, false, L_TEXT},
 };
 static const cmd_arg_t session_create_args[] = {
@@ -172,18 +181,18 @@ static size_t method_name_len[sizeof cmd_methods / sizeof cmd_methods[0]];
 /* A queued write: owns a copy of the message (the decoded arguments point
  * into it), the zone they were decoded into, and the result bytes. */
 typedef struct {
-    writer_job_t base;        /* must be first */
-    server_t *srv;            /* shared state */
-    unsigned method;          /* index into cmd_methods */
-    void *owner;              /* connection to answer */
-    bool notify;              /* notification: no reply */
-    uint32_t msgid;           /* request id */
-    uint64_t t0_ns;           /* when the request was dispatched */
-    msgpack_zone zone;        /* decoded arguments */
-    cmd_args_t in;            /* bound arguments */
-    proto_buf_t result;       /* packed result object */
-    size_t len;               /* message bytes */
-    uint8_t msg[];            /* message copy */
+    writer_job_t base;  /* must be first */
+    server_t *srv;      /* shared state */
+    unsigned method;    /* index into cmd_methods */
+    void *owner;        /* connection to answer */
+    bool notify;        /* notification: no reply */
+    uint32_t msgid;     /* request id */
+    uint64_t t0_ns;     /* when the request was dispatched */
+    msgpack_zone zone;  /* decoded arguments */
+    cmd_args_t in;      /* bound arguments */
+    proto_buf_t result; /* packed result object */
+    size_t len;         /* message bytes */
+    uint8_t msg[];      /* message copy */
 } dispatch_job_t;
 
 int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
@@ -277,8 +286,8 @@ static int bind_args(const cmd_method_t *m, const msgpack_object *map, cmd_args_
         const char *key = kv->key.via.str.ptr;
         uint32_t klen = kv->key.via.str.size;
         unsigned a = 0;
-        while (a < m->nargs && !(strlen(m->args[a].name) == klen &&
-                                 memcmp(m->args[a].name, key, klen) == 0))
+        while (a < m->nargs &&
+               !(strlen(m->args[a].name) == klen && memcmp(m->args[a].name, key, klen) == 0))
             a++;
         if (a == m->nargs) {
             char shown[68];
@@ -305,8 +314,8 @@ static int bind_args(const cmd_method_t *m, const msgpack_object *map, cmd_args_
                 in->extra[in->nextra++] = kv;
                 continue;
             }
-            proto_err_set(err, PROTO_E_UNKNOWN_FIELD, "%s takes no argument named \"%s\"",
-                          m->name, shown);
+            proto_err_set(err, PROTO_E_UNKNOWN_FIELD, "%s takes no argument named \"%s\"", m->name,
+                          shown);
             proto_err_detail(err, "field", key, klen);
             return -PROTO_E_UNKNOWN_FIELD;
         }
@@ -320,8 +329,8 @@ static int bind_args(const cmd_method_t *m, const msgpack_object *map, cmd_args_
         uint32_t len;
         unsigned bit = type_bit(&kv->val, &len);
         if (!(bit & spec->types)) {
-            proto_err_set(err, PROTO_E_INVALID_ARGUMENT, "argument \"%s\" must be %s",
-                          spec->name, type_words(spec->types));
+            proto_err_set(err, PROTO_E_INVALID_ARGUMENT, "argument \"%s\" must be %s", spec->name,
+                          type_words(spec->types));
             proto_err_detail(err, "field", spec->name, strlen(spec->name));
             return -PROTO_E_INVALID_ARGUMENT;
         }
@@ -381,8 +390,8 @@ size_t dispatch_job_cost(size_t len)
 /* Queues a write: copies the message, decodes it again into the job's own
  * zone (the loop's zone is reused for the next message) and submits it. */
 static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg_t *msg,
-                                     const uint8_t *bytes, size_t len, void *owner,
-                                     uint64_t t0, proto_buf_t *out)
+                                     const uint8_t *bytes, size_t len, void *owner, uint64_t t0,
+                                     proto_buf_t *out)
 {
     proto_err_t err;
     size_t cost = dispatch_job_cost(len);
@@ -443,8 +452,7 @@ static int run_write(writer_job_t *base, store_t *w)
 }
 
 dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t len,
-                                   msgpack_zone *zone, proto_buf_t *out, void *owner,
-                                   uint64_t t0)
+                                   msgpack_zone *zone, proto_buf_t *out, void *owner, uint64_t t0)
 {
     proto_msg_t msg;
     msgpack_zone_clear(zone);

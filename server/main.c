@@ -64,9 +64,8 @@ int main(int argc, char **argv)
     };
 
     char qs[320], qd[320];
-    log_event(LOG_INFO, "starting",
-              " version=%s sqlite=%s socket=%s db=%s synchronous=%s", NOORMME_VERSION,
-              store_sqlite_version(),
+    log_event(LOG_INFO, "starting", " version=%s sqlite=%s socket=%s db=%s synchronous=%s",
+              NOORMME_VERSION, store_sqlite_version(),
               log_quote(qs, sizeof qs, srv.cfg.socket_path, strlen(srv.cfg.socket_path)),
               log_quote(qd, sizeof qd, srv.cfg.db_path, strlen(srv.cfg.db_path)),
               srv.cfg.synchronous);

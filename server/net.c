@@ -28,22 +28,22 @@
 typedef struct conn conn_t;
 
 struct conn {
-    uv_pipe_t pipe;           /* the socket; pipe.data points back here */
-    net_t *net;               /* owner */
-    conn_t *prev, *next;      /* all open connections */
-    conn_t *dirty_next;       /* flush list link */
-    bool dirty;               /* on the flush list */
-    int refs;                 /* 1 for the handle + 1 per queued write job */
-    bool closing;             /* uv_close called */
-    bool close_after_flush;   /* no more requests: close once answers are out */
-    proto_scan_t scan;        /* the message being received */
-    uint8_t *in;              /* partial message bytes (NULL when none) */
-    size_t in_len, in_cap;    /* bytes held, bytes allocated */
-    proto_buf_t out;          /* replies not yet handed to libuv */
-    size_t out_inflight;      /* bytes in the uv_write not yet completed */
-    unsigned jobs;            /* write jobs queued for this connection */
-    uint64_t last_active_ms;  /* uv_now at the last request or reply */
-    uint64_t partial_since_ms;/* when the current partial message began; 0 = none */
+    uv_pipe_t pipe;            /* the socket; pipe.data points back here */
+    net_t *net;                /* owner */
+    conn_t *prev, *next;       /* all open connections */
+    conn_t *dirty_next;        /* flush list link */
+    bool dirty;                /* on the flush list */
+    int refs;                  /* 1 for the handle + 1 per queued write job */
+    bool closing;              /* uv_close called */
+    bool close_after_flush;    /* no more requests: close once answers are out */
+    proto_scan_t scan;         /* the message being received */
+    uint8_t *in;               /* partial message bytes (NULL when none) */
+    size_t in_len, in_cap;     /* bytes held, bytes allocated */
+    proto_buf_t out;           /* replies not yet handed to libuv */
+    size_t out_inflight;       /* bytes in the uv_write not yet completed */
+    unsigned jobs;             /* write jobs queued for this connection */
+    uint64_t last_active_ms;   /* uv_now at the last request or reply */
+    uint64_t partial_since_ms; /* when the current partial message began; 0 = none */
 };
 
 typedef struct {
@@ -53,23 +53,23 @@ typedef struct {
 } net_write_t;
 
 struct net {
-    server_t *srv;             /* shared state */
-    uv_loop_t loop;            /* the loop */
-    uv_pipe_t listener;        /* listening socket */
-    bool bound;                /* the socket file is ours to unlink */
-    bool listening;            /* listener open */
-    uv_async_t wake;           /* writer -> loop: jobs finished */
-    uv_timer_t sweep;          /* deadlines: partial message, idle */
-    uv_timer_t deadline;       /* shutdown deadline */
-    uv_timer_t purge;          /* deletes expired sessions and tokens */
+    server_t *srv;       /* shared state */
+    uv_loop_t loop;      /* the loop */
+    uv_pipe_t listener;  /* listening socket */
+    bool bound;          /* the socket file is ours to unlink */
+    bool listening;      /* listener open */
+    uv_async_t wake;     /* writer -> loop: jobs finished */
+    uv_timer_t sweep;    /* deadlines: partial message, idle */
+    uv_timer_t deadline; /* shutdown deadline */
+    uv_timer_t purge;    /* deletes expired sessions and tokens */
     uv_signal_t sigterm, sigint;
-    conn_t *conns;             /* open connections */
-    conn_t *dirty;             /* connections with replies to flush */
-    msgpack_zone zone;         /* decode arena, reused per message */
+    conn_t *conns;                /* open connections */
+    conn_t *dirty;                /* connections with replies to flush */
+    msgpack_zone zone;            /* decode arena, reused per message */
     uint8_t rbuf[NET_READ_CHUNK]; /* shared read buffer for connections with no partial message */
-    bool rbuf_busy;            /* handed to libuv by alloc_cb, not yet returned */
-    bool stopping;             /* shutdown begun */
-    bool writer_stopped;       /* writer joined */
+    bool rbuf_busy;               /* handed to libuv by alloc_cb, not yet returned */
+    bool stopping;                /* shutdown begun */
+    bool writer_stopped;          /* writer joined */
 };
 
 static void conn_flush(conn_t *c);
@@ -247,8 +247,8 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
             return len;
         }
         proto_scan_reset(&c->scan);
-        dispatch_result_t d = dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, c,
-                                               arrived);
+        dispatch_result_t d =
+            dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, c, arrived);
         off += msg_len;
         if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
             /* Checked per message: one read can ask for far more output
@@ -433,8 +433,7 @@ static void on_connection(uv_stream_t *server, int status)
     n->conns = c;
     srv->conns.current++;
     srv->conns.accepted++;
-    log_event(LOG_DEBUG, "connection_opened", " open=%llu",
-              (unsigned long long)srv->conns.current);
+    log_event(LOG_DEBUG, "connection_opened", " open=%llu", (unsigned long long)srv->conns.current);
     c->last_active_ms = now_ms(n);
     uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }
@@ -480,8 +479,8 @@ static void sweep_cb(uv_timer_t *t)
             continue;
         if (c->partial_since_ms && now - c->partial_since_ms >= (uint64_t)cfg->partial_timeout_ms) {
             conn_fail(c, PROTO_E_MESSAGE_TIMEOUT, NULL);
-        } else if (cfg->idle_timeout_ms > 0 && c->jobs == 0 && c->in_len == 0 &&
-                   c->out.len == 0 && c->out_inflight == 0 &&
+        } else if (cfg->idle_timeout_ms > 0 && c->jobs == 0 && c->in_len == 0 && c->out.len == 0 &&
+                   c->out_inflight == 0 &&
                    now - c->last_active_ms >= (uint64_t)cfg->idle_timeout_ms) {
             conn_fail(c, PROTO_E_IDLE_TIMEOUT, NULL);
         }
@@ -567,8 +566,7 @@ static void signal_cb(uv_signal_t *s, int signum)
     n->stopping = true;
     n->srv->shutting_down = true;
     log_event(LOG_INFO, "shutdown", " signal=%s open_connections=%llu",
-              signum == SIGTERM ? "SIGTERM" : "SIGINT",
-              (unsigned long long)n->srv->conns.current);
+              signum == SIGTERM ? "SIGTERM" : "SIGINT", (unsigned long long)n->srv->conns.current);
     /* Connections with nothing in flight close now. The others stay until
      * their writes are answered; requests they send meanwhile get
      * SHUTTING_DOWN (dispatch) so the client knows to retry elsewhere. */
@@ -591,8 +589,8 @@ static int prepare_path(const char *path, proto_err_t *err)
     struct stat st;
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0
-                               : proto_err_set(err, PROTO_E_INTERNAL, "cannot inspect %s: %s",
-                                               path, strerror(errno));
+                               : proto_err_set(err, PROTO_E_INTERNAL, "cannot inspect %s: %s", path,
+                                               strerror(errno));
     if (!S_ISSOCK(st.st_mode))
         return proto_err_set(err, PROTO_E_INTERNAL,
                              "%s exists and is not a socket; refusing to replace it", path);

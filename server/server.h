@@ -13,25 +13,25 @@
 #include "writer.h"
 
 typedef struct {
-    uint64_t current;   /* open now */
-    uint64_t accepted;  /* since start */
-    uint64_t refused;   /* turned away at max_connections */
-    uint64_t dropped;   /* closed by the server for a limit or a protocol error */
+    uint64_t current;  /* open now */
+    uint64_t accepted; /* since start */
+    uint64_t refused;  /* turned away at max_connections */
+    uint64_t dropped;  /* closed by the server for a limit or a protocol error */
 } server_conn_stats_t;
 
 typedef struct {
-    config_t cfg;                  /* options */
-    store_t *reader;               /* read-only connection used on the loop thread */
-    crypto_t *crypto;              /* the master key's subkeys */
-    writer_t *writer;              /* the single writer */
-    uint64_t started_ns;           /* monotonic start time */
-    server_conn_stats_t conns;     /* connection counters (net) */
-    uint64_t protocol_errors;      /* messages refused as protocol errors */
-    uint64_t write_queue_bytes;    /* message bytes of write jobs not yet answered */
-    stats_method_t *method_stats;  /* one per entry of the method table */
-    bool shutting_down;            /* SIGTERM received */
-    uint64_t purged_sessions;      /* expired rows removed; updated by the writer (atomic) */
-    uint64_t purged_vtokens;       /* ... verification tokens */
+    config_t cfg;                 /* options */
+    store_t *reader;              /* read-only connection used on the loop thread */
+    crypto_t *crypto;             /* the master key's subkeys */
+    writer_t *writer;             /* the single writer */
+    uint64_t started_ns;          /* monotonic start time */
+    server_conn_stats_t conns;    /* connection counters (net) */
+    uint64_t protocol_errors;     /* messages refused as protocol errors */
+    uint64_t write_queue_bytes;   /* message bytes of write jobs not yet answered */
+    stats_method_t *method_stats; /* one per entry of the method table */
+    bool shutting_down;           /* SIGTERM received */
+    uint64_t purged_sessions;     /* expired rows removed; updated by the writer (atomic) */
+    uint64_t purged_vtokens;      /* ... verification tokens */
 } server_t;
 
 #endif

@@ -14,9 +14,9 @@
 #define STATS_BUCKETS 512
 
 typedef struct {
-    uint64_t count;                 /* requests answered */
-    uint64_t errors;                /* ... of which with an error */
-    uint64_t hist[STATS_BUCKETS];   /* latency histogram, nanoseconds */
+    uint64_t count;               /* requests answered */
+    uint64_t errors;              /* ... of which with an error */
+    uint64_t hist[STATS_BUCKETS]; /* latency histogram, nanoseconds */
 } stats_method_t;
 
 /* Records one answered request of latency `ns`. */

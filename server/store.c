@@ -32,30 +32,16 @@ int store_error(store_t *s, int rc, bool writing, proto_err_t *err)
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
     case SQLITE_NOMEM:
-    case SQLITE_PROTOCOL:
-        code = PROTO_E_UNAVAILABLE;
-        break;
-    case SQLITE_IOERR:
-        code = writing ? PROTO_E_OUTCOME_UNKNOWN : PROTO_E_UNAVAILABLE;
-        break;
-    case SQLITE_FULL:
-        code = PROTO_E_STORAGE_FULL;
-        break;
+    case SQLITE_PROTOCOL: code = PROTO_E_UNAVAILABLE; break;
+    case SQLITE_IOERR: code = writing ? PROTO_E_OUTCOME_UNKNOWN : PROTO_E_UNAVAILABLE; break;
+    case SQLITE_FULL: code = PROTO_E_STORAGE_FULL; break;
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-        code = PROTO_E_READ_ONLY;
-        break;
+    case SQLITE_PERM: code = PROTO_E_READ_ONLY; break;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        code = PROTO_E_CORRUPT;
-        break;
-    case SQLITE_TOOBIG:
-        code = PROTO_E_LIMIT_EXCEEDED;
-        break;
-    default:
-        code = PROTO_E_INTERNAL;
-        break;
+    case SQLITE_NOTADB: code = PROTO_E_CORRUPT; break;
+    case SQLITE_TOOBIG: code = PROTO_E_LIMIT_EXCEEDED; break;
+    default: code = PROTO_E_INTERNAL; break;
     }
     return proto_err_set(err, code, "%s (sqlite: %s)", proto_error_message(code), detail);
 }
@@ -288,8 +274,7 @@ bool store_in_transaction(const store_t *s)
 int store_checkpoint(store_t *s, bool truncate, proto_err_t *err)
 {
     int rc = sqlite3_wal_checkpoint_v2(
-        s->db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
-        NULL);
+        s->db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc != SQLITE_OK)
         return store_error(s, rc, true, err);
     return 0;

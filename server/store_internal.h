@@ -7,9 +7,9 @@
 #include "store.h"
 
 struct store {
-    sqlite3 *db;                              /* the connection */
-    bool writer;                              /* opened read-write */
-    sqlite3_stmt *stmts[STORE_STMT_COUNT];    /* prepared lazily, finalized at close */
+    sqlite3 *db;                           /* the connection */
+    bool writer;                           /* opened read-write */
+    sqlite3_stmt *stmts[STORE_STMT_COUNT]; /* prepared lazily, finalized at close */
 };
 
 /* The prepared, reset statement `id`, or NULL with `err` set. */

@@ -2,7 +2,7 @@
 #ifndef NOORMME_VERSION_H
 #define NOORMME_VERSION_H
 
-#define NOORMME_VERSION          "0.1.0"
+#define NOORMME_VERSION "0.1.0"
 /* The wire protocol version is PROTO_VERSION in protocol/proto_rpc.h. */
 
 #endif

@@ -12,18 +12,18 @@
 #include "proto_errors.h"
 
 struct writer {
-    store_t *store;            /* the only read-write connection */
-    writer_options_t opt;      /* limits */
-    void (*notify)(void *);    /* wakes the loop thread */
-    void *notify_arg;          /* its argument */
-    pthread_t thread;          /* the writer thread */
-    pthread_mutex_t mu;        /* guards everything below */
-    pthread_cond_t cv;         /* signalled on submit and stop */
-    writer_job_t *head, *tail; /* queued jobs */
+    store_t *store;                      /* the only read-write connection */
+    writer_options_t opt;                /* limits */
+    void (*notify)(void *);              /* wakes the loop thread */
+    void *notify_arg;                    /* its argument */
+    pthread_t thread;                    /* the writer thread */
+    pthread_mutex_t mu;                  /* guards everything below */
+    pthread_cond_t cv;                   /* signalled on submit and stop */
+    writer_job_t *head, *tail;           /* queued jobs */
     writer_job_t *done_head, *done_tail; /* finished jobs for the loop */
-    bool stopping;             /* writer_stop was called */
-    bool dirty;                /* commits since the last checkpoint */
-    writer_stats_t stats;      /* counters */
+    bool stopping;                       /* writer_stop was called */
+    bool dirty;                          /* commits since the last checkpoint */
+    writer_stats_t stats;                /* counters */
 };
 
 static void list_push(writer_job_t **head, writer_job_t **tail, writer_job_t *job)

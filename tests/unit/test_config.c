@@ -80,8 +80,7 @@ static void test_config_environment_overrides_default_and_flag_overrides_both(vo
     assert_string_equal(cfg.socket_path, "/tmp/env.sock");
     assert_int_equal(cfg.max_connections, 77);
 
-    assert_int_equal(load(&cfg, NULL, 0, "--socket", "/tmp/flag.sock", "--max-connections=5",
-                          NULL),
+    assert_int_equal(load(&cfg, NULL, 0, "--socket", "/tmp/flag.sock", "--max-connections=5", NULL),
                      CONFIG_OK);
     assert_string_equal(cfg.socket_path, "/tmp/flag.sock");
     assert_int_equal(cfg.max_connections, 5);
@@ -197,8 +196,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_config_defaults_are_the_documented_ones, setup),
-        cmocka_unit_test_setup(
-            test_config_environment_overrides_default_and_flag_overrides_both, setup),
+        cmocka_unit_test_setup(test_config_environment_overrides_default_and_flag_overrides_both,
+                               setup),
         cmocka_unit_test_setup(test_config_flag_replaces_an_invalid_environment_value, setup),
         cmocka_unit_test_setup(test_config_byte_sizes_accept_suffixes, setup),
         cmocka_unit_test_setup(test_config_socket_mode_is_octal, setup),
@@ -206,8 +205,7 @@ int main(void)
             test_config_every_numeric_option_accepts_its_bounds_and_refuses_one_past, setup),
         cmocka_unit_test_setup(test_config_choices_are_checked, setup),
         cmocka_unit_test_setup(test_config_unknown_option_and_missing_value_are_errors, setup),
-        cmocka_unit_test_setup(test_config_help_lists_every_flag_and_environment_variable,
-                               setup),
+        cmocka_unit_test_setup(test_config_help_lists_every_flag_and_environment_variable, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,8 +30,10 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/noormme-store-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    f->opt = (store_options_t){.path = f->path, .synchronous_full = true,
-                               .busy_timeout_ms = 1000, .wal_limit_bytes = 1 << 20};
+    f->opt = (store_options_t){.path = f->path,
+                               .synchronous_full = true,
+                               .busy_timeout_ms = 1000,
+                               .wal_limit_bytes = 1 << 20};
     proto_err_t err;
     assert_int_equal(store_open_writer(&f->opt, &f->w, &err), 0);
     *state = f;
@@ -329,9 +331,8 @@ static void test_store_embedded_migrations_are_in_order(void **state)
 {
     fixture_t *f = *state;
     proto_err_t err;
-    assert_int_equal(store_migrate(f->w, store_embedded_migrations,
-                                   store_embedded_migrations_count, &err),
-                     0);
+    assert_int_equal(
+        store_migrate(f->w, store_embedded_migrations, store_embedded_migrations_count, &err), 0);
 }
 
 int main(void)

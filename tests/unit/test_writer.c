@@ -30,8 +30,8 @@ typedef struct {
     writer_t *wr;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int done;          /* jobs collected back */
-    job_t *jobs;       /* all jobs of the test */
+    int done;    /* jobs collected back */
+    job_t *jobs; /* all jobs of the test */
 } fixture_t;
 
 static int run_job(writer_job_t *base, store_t *w)
@@ -75,7 +75,9 @@ static fixture_t *start(int batch_max, int njobs)
     snprintf(f->dir, sizeof f->dir, "/tmp/noormme-writer-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    store_options_t o = {.path = f->path, .synchronous_full = true, .busy_timeout_ms = 1000,
+    store_options_t o = {.path = f->path,
+                         .synchronous_full = true,
+                         .busy_timeout_ms = 1000,
                          .wal_limit_bytes = 1 << 20};
     proto_err_t err;
     assert_int_equal(store_open_writer(&o, &f->w, &err), 0);
