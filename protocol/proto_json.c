@@ -122,8 +122,13 @@ int proto_json_write(const msgpack_object *o, proto_buf_t *out)
 int proto_json_write_member(const char *key, size_t klen, const msgpack_object *val,
                             proto_buf_t *out, uint32_t *count)
 {
-    if ((*count && put(out, ",", 1)) || write_string(key, klen, out) || put(out, ":", 1) ||
-        proto_json_write(val, out))
+    /* A member named "$date" gets its '$' escaped: the reader takes only the
+     * unescaped {"$date":ms} for a timestamp, so a map that merely looks
+     * like one comes back as a map. */
+    bool date_like = klen == 5 && memcmp(key, "$date", 5) == 0;
+    if ((*count && put(out, ",", 1)) ||
+        (date_like ? put(out, "\"\\u0024date\"", 12) : write_string(key, klen, out)) ||
+        put(out, ":", 1) || proto_json_write(val, out))
         return -1;
     (*count)++;
     return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "proto_errors.h"
 
 /* Positions in account_link_args / account_update_args (dispatch.c). */
@@ -94,10 +95,12 @@ static void bind_sealed(store_q_t *q, int p, const proto_buf_t *b)
 }
 
 /* Packs an account row: the four keys, the optional fields that hold a
- * value (tokens decrypted), then the extra fields. */
-static int pack_account(cmd_ctx_t *ctx, store_q_t *q, int col)
+ * value (tokens decrypted), then the extra fields. A token that cannot be
+ * decrypted fails the request with DECRYPT_FAILED, unless `lenient`: then
+ * it is left out (used when the account is being deleted, which must stay
+ * possible after a key change). */
+static int pack_account_as(cmd_ctx_t *ctx, store_q_t *q, bool lenient)
 {
-    (void)col;
     size_t plen, alen;
     const char *p = store_q_col_text(q, C_PROVIDER, &plen);
     proto_str_t provider = {p, plen};
@@ -107,6 +110,7 @@ static int pack_account(cmd_ctx_t *ctx, store_q_t *q, int col)
     proto_buf_t plain[3];
     int rc = 0;
     uint32_t known = 4;
+    bool shown[3] = {false, false, false};
     for (int t = 0; t < 3; t++) {
         proto_buf_init(&plain[t]);
         if (rc != 0 || store_q_is_null(q, C_ACCESS_TOKEN + t))
@@ -118,6 +122,11 @@ static int pack_account(cmd_ctx_t *ctx, store_q_t *q, int col)
         if (slen < CRYPTO_SEAL_OVERHEAD ||
             proto_buf_reserve(&plain[t], slen - CRYPTO_SEAL_OVERHEAD + 1) != 0 ||
             crypto_open(ctx->srv->crypto, ad, ad_len, s, slen, plain[t].data) != 0) {
+            if (lenient) {
+                log_event(LOG_WARN, "token_not_decrypted", " column=%s action=unlink",
+                          sealed_names[t]);
+                continue;
+            }
             rc = cmd_fail(ctx, PROTO_E_DECRYPT_FAILED, sealed_names[t],
                           "the stored %s of this account cannot be decrypted: it was sealed "
                           "under another master key or altered",
@@ -125,6 +134,7 @@ static int pack_account(cmd_ctx_t *ctx, store_q_t *q, int col)
             continue;
         }
         plain[t].len = slen - CRYPTO_SEAL_OVERHEAD;
+        shown[t] = true;
         known++;
     }
     for (int c = C_EXPIRES_AT; c <= C_SESSION_STATE; c++)
@@ -141,7 +151,7 @@ static int pack_account(cmd_ctx_t *ctx, store_q_t *q, int col)
             cmd_pack_col_text(ctx, q, c);
         }
         for (int t = 0; t < 3; t++) {
-            if (store_q_is_null(q, C_ACCESS_TOKEN + t))
+            if (!shown[t])
                 continue;
             proto_pack_cstr(pk, sealed_names[t]);
             proto_pack_str(pk, (const char *)plain[t].data, plain[t].len);
@@ -165,6 +175,18 @@ static int pack_account(cmd_ctx_t *ctx, store_q_t *q, int col)
         proto_buf_deinit(&plain[t]);
     }
     return rc;
+}
+
+static int pack_account(cmd_ctx_t *ctx, store_q_t *q, int col)
+{
+    (void)col;
+    return pack_account_as(ctx, q, false);
+}
+
+static int pack_unlinked_account(cmd_ctx_t *ctx, store_q_t *q, int col)
+{
+    (void)col;
+    return pack_account_as(ctx, q, true);
 }
 
 /* auth.linkAccount {userId, type, provider, providerAccountId, tokens...,
@@ -210,7 +232,7 @@ int cmd_account_link(cmd_ctx_t *ctx)
     return rc < 0 ? rc : 0;
 }
 
-static int by_key(cmd_ctx_t *ctx, store_stmt_id_t id)
+static int by_key(cmd_ctx_t *ctx, store_stmt_id_t id, cmd_row_fn pack)
 {
     store_q_t *q = store_q(ctx->store, id, ctx->err);
     if (!q)
@@ -219,19 +241,21 @@ static int by_key(cmd_ctx_t *ctx, store_stmt_id_t id)
     proto_str_t account_id = cmd_str(ctx->in.arg[1]);
     store_q_text(q, 1, provider.ptr, provider.len);
     store_q_text(q, 2, account_id.ptr, account_id.len);
-    return cmd_pack_one(ctx, q, pack_account);
+    return cmd_pack_one(ctx, q, pack);
 }
 
-/* auth.unlinkAccount {provider, providerAccountId} -> the account | nil */
+/* auth.unlinkAccount {provider, providerAccountId} -> the account | nil.
+ * Tokens that no longer decrypt are left out of the result rather than
+ * blocking the unlink. */
 int cmd_account_unlink(cmd_ctx_t *ctx)
 {
-    return by_key(ctx, STORE_STMT_ACCOUNT_DELETE);
+    return by_key(ctx, STORE_STMT_ACCOUNT_DELETE, pack_unlinked_account);
 }
 
 /* auth.getAccount {providerAccountId, provider} -> account | nil */
 int cmd_account_get(cmd_ctx_t *ctx)
 {
-    return by_key(ctx, STORE_STMT_ACCOUNT_GET);
+    return by_key(ctx, STORE_STMT_ACCOUNT_GET, pack_account);
 }
 
 /* auth.updateAccount {provider, providerAccountId, ...partial} -> the

@@ -37,6 +37,17 @@ void cmd_bind_opt_time(cmd_ctx_t *ctx, store_q_t *q, int p, int i)
         store_q_null(q, p);
 }
 
+/* Fails the request for an extra field whose value has no JSON form. */
+static int fail_no_json(cmd_ctx_t *ctx, const msgpack_object_kv *kv)
+{
+    char field[68];
+    proto_str_printable(field, sizeof field, kv->key.via.str.ptr, kv->key.via.str.size);
+    return cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, field,
+                    "extra field \"%s\" holds a value with no JSON form (binary data, NaN, "
+                    "infinity, or a map with non-string keys)",
+                    field);
+}
+
 int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out)
 {
     uint32_t count = 0;
@@ -45,12 +56,7 @@ int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out)
         const msgpack_object_kv *kv = ctx->in.extra[e];
         if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val, out,
                                     &count) != 0) {
-            char field[68];
-            proto_str_printable(field, sizeof field, kv->key.via.str.ptr, kv->key.via.str.size);
-            return cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, field,
-                            "extra field \"%s\" holds a value with no JSON form (binary data, "
-                            "NaN or infinity)",
-                            field);
+            return fail_no_json(ctx, kv);
         }
     }
     proto_buf_append(out, "}", 1);
@@ -123,12 +129,7 @@ int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *
                 continue; /* nil removes the field */
             if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val, out,
                                         &count) != 0) {
-                char field[68];
-                proto_str_printable(field, sizeof field, kv->key.via.str.ptr, kv->key.via.str.size);
-                rc = cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, field,
-                              "extra field \"%s\" holds a value with no JSON form (binary "
-                              "data, NaN or infinity)",
-                              field);
+                rc = fail_no_json(ctx, kv);
             }
         }
         proto_buf_append(out, "}", 1);

@@ -37,6 +37,8 @@ static store_q_t *start(cmd_ctx_t *ctx, store_stmt_id_t id, uint8_t hash[CRYPTO_
  * The same (identifier, token) twice is CONFLICT. */
 int cmd_vtoken_create(cmd_ctx_t *ctx)
 {
+    if (ctx->in.arg[V_TOKEN]->via.str.size == 0)
+        return cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, "token", "token must not be empty");
     uint8_t hash[CRYPTO_HASH_BYTES];
     store_q_t *q = start(ctx, STORE_STMT_VTOKEN_INSERT, hash);
     if (!q)

@@ -93,7 +93,9 @@ int crypto_load(const char *key_file, const char *key_env, crypto_t **out, proto
     size_t len = 0;
     int rc = 0;
     if (have_file) {
-        int fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* O_NONBLOCK: a FIFO with no writer would block the start forever;
+         * it is refused below like any other non-regular file. */
+        int fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         struct stat st;
         if (fd < 0) {
             rc = proto_err_set(err, PROTO_E_INVALID_ARGUMENT, "cannot open key file %s: %s",

@@ -334,6 +334,14 @@ static int bind_args(const cmd_method_t *m, const msgpack_object *map, cmd_args_
             proto_err_detail(err, "field", spec->name, strlen(spec->name));
             return -PROTO_E_INVALID_ARGUMENT;
         }
+        if (bit == CMD_T_INT && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            kv->val.via.u64 > (uint64_t)INT64_MAX) {
+            /* SQLite integers are signed 64-bit: refuse rather than wrap. */
+            proto_err_set(err, PROTO_E_LIMIT_EXCEEDED,
+                          "argument \"%s\" is larger than a signed 64-bit integer", spec->name);
+            proto_err_detail(err, "field", spec->name, strlen(spec->name));
+            return -PROTO_E_LIMIT_EXCEEDED;
+        }
         if (spec->max_len && len > spec->max_len) {
             proto_err_set(err, PROTO_E_LIMIT_EXCEEDED,
                           "argument \"%s\" is %u long; the limit is %u", spec->name, len,

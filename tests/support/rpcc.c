@@ -237,29 +237,33 @@ void rpcc_pack_request(msgpack_sbuffer *sb, uint32_t msgid, const char *method,
         const rpcc_arg_t *a = &args[i];
         msgpack_pack_str_with_body(&pk, a->key, strlen(a->key));
         switch (a->type) {
-        case RPCC_ARG_STR:
-            msgpack_pack_str_with_body(&pk, a->ptr, a->len);
-            break;
-        case RPCC_ARG_BIN:
-            msgpack_pack_bin_with_body(&pk, a->ptr, a->len);
-            break;
-        case RPCC_ARG_INT:
-            msgpack_pack_int64(&pk, a->i);
-            break;
+        case RPCC_ARG_STR: msgpack_pack_str_with_body(&pk, a->ptr, a->len); break;
+        case RPCC_ARG_BIN: msgpack_pack_bin_with_body(&pk, a->ptr, a->len); break;
+        case RPCC_ARG_INT: msgpack_pack_int64(&pk, a->i); break;
         case RPCC_ARG_BOOL:
             if (a->i)
                 msgpack_pack_true(&pk);
             else
                 msgpack_pack_false(&pk);
             break;
-        case RPCC_ARG_NIL:
-            msgpack_pack_nil(&pk);
-            break;
-        case RPCC_ARG_RAW:
-            msgpack_sbuffer_write(sb, a->ptr, a->len);
-            break;
+        case RPCC_ARG_NIL: msgpack_pack_nil(&pk); break;
+        case RPCC_ARG_RAW: msgpack_sbuffer_write(sb, a->ptr, a->len); break;
+        case RPCC_ARG_TIME: rpcc_pack_time_ms(&pk, a->i); break;
+        case RPCC_ARG_FLOAT: msgpack_pack_double(&pk, a->f); break;
         }
     }
+}
+
+void rpcc_pack_time_ms(msgpack_packer *pk, int64_t unix_ms)
+{
+    /* C division truncates toward zero; a timestamp wants the floor. */
+    int64_t sec = unix_ms / 1000, rem = unix_ms % 1000;
+    if (rem < 0) {
+        rem += 1000;
+        sec--;
+    }
+    msgpack_timestamp ts = {.tv_sec = sec, .tv_nsec = (uint32_t)rem * 1000000u};
+    msgpack_pack_timestamp(pk, &ts);
 }
 
 int rpcc_send_request(rpcc_t *c, uint32_t msgid, const char *method, const rpcc_arg_t *args,
@@ -276,18 +280,12 @@ int rpcc_send_request(rpcc_t *c, uint32_t msgid, const char *method, const rpcc_
 const char *rpcc_status_name(int status)
 {
     switch (status) {
-    case RPCC_OK:
-        return "OK";
-    case RPCC_CLOSED:
-        return "CLOSED";
-    case RPCC_TIMEOUT:
-        return "TIMEOUT";
-    case RPCC_EPROTO:
-        return "EPROTO";
-    case RPCC_ESYS:
-        return "ESYS";
-    default:
-        return "?";
+    case RPCC_OK: return "OK";
+    case RPCC_CLOSED: return "CLOSED";
+    case RPCC_TIMEOUT: return "TIMEOUT";
+    case RPCC_EPROTO: return "EPROTO";
+    case RPCC_ESYS: return "ESYS";
+    default: return "?";
     }
 }
 
@@ -556,4 +554,65 @@ bool rpcc_obj_bytes_eq(const msgpack_object *o, const void *p, size_t n)
     if (o->type == MSGPACK_OBJECT_BIN)
         return o->via.bin.size == n && (n == 0 || memcmp(o->via.bin.ptr, p, n) == 0);
     return false;
+}
+
+const msgpack_object *rpcc_call_error(rpcc_t *c, uint32_t msgid, const char *method,
+                                      const rpcc_arg_t *args, size_t nargs, const char *name,
+                                      msgpack_unpacked *out, int timeout_ms)
+{
+    int r = rpcc_send_request(c, msgid, method, args, nargs, timeout_ms);
+    if (r != RPCC_OK) {
+        msgpack_unpacked_init(out);
+        fprintf(stderr, "rpcc: sending %s: %s\n", method, rpcc_status_name(r));
+        return NULL;
+    }
+    return rpcc_expect_error(c, msgid, name, out, timeout_ms);
+}
+
+bool rpcc_error_field_is(const msgpack_object *err, const char *field)
+{
+    const msgpack_object *got = rpcc_map_get(rpcc_error_details(err), "field");
+    if (rpcc_obj_str_eq(got, field))
+        return true;
+    fprintf(stderr, "rpcc: expected the error to name field \"%s\"\n", field);
+    rpcc_print("got error", err);
+    return false;
+}
+
+bool rpcc_obj_time_ms(const msgpack_object *o, int64_t *unix_ms)
+{
+    msgpack_timestamp ts;
+    if (!o || o->type != MSGPACK_OBJECT_EXT || o->via.ext.type != -1 ||
+        !msgpack_object_to_timestamp(o, &ts) || ts.tv_nsec > 999999999u ||
+        ts.tv_nsec % 1000000u != 0)
+        return false;
+    *unix_ms = ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000u);
+    return true;
+}
+
+bool rpcc_map_keys_are(const msgpack_object *map, ...)
+{
+    bool ok = map && map->type == MSGPACK_OBJECT_MAP;
+    uint32_t want = 0;
+    va_list ap;
+    va_start(ap, map);
+    for (const char *key = va_arg(ap, const char *); key; key = va_arg(ap, const char *)) {
+        want++;
+        unsigned seen = 0;
+        for (uint32_t i = 0; ok && i < map->via.map.size; i++)
+            seen += rpcc_obj_str_eq(&map->via.map.ptr[i].key, key);
+        if (ok && seen != 1) {
+            fprintf(stderr, "rpcc: key \"%s\" appears %u times, want once\n", key, seen);
+            ok = false;
+        }
+    }
+    va_end(ap);
+    /* Every wanted key appears once, so equal counts mean nothing else. */
+    if (ok && map->via.map.size != want) {
+        fprintf(stderr, "rpcc: %u keys, want %u\n", (unsigned)map->via.map.size, (unsigned)want);
+        ok = false;
+    }
+    if (!ok)
+        rpcc_print("map", map);
+    return ok;
 }

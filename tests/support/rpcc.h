@@ -72,12 +72,14 @@ int rpcc_drain_until_closed(rpcc_t *c, size_t max_discard, int timeout_ms);
 /* --- building requests ------------------------------------------------ */
 
 typedef enum {
-    RPCC_ARG_STR,  /* ptr/len: a str */
-    RPCC_ARG_BIN,  /* ptr/len: a bin */
-    RPCC_ARG_INT,  /* i: an integer */
-    RPCC_ARG_BOOL, /* i: false when 0 */
-    RPCC_ARG_NIL,  /* nil */
-    RPCC_ARG_RAW,  /* ptr/len: bytes already encoded as one MessagePack object */
+    RPCC_ARG_STR,   /* ptr/len: a str */
+    RPCC_ARG_BIN,   /* ptr/len: a bin */
+    RPCC_ARG_INT,   /* i: an integer */
+    RPCC_ARG_BOOL,  /* i: false when 0 */
+    RPCC_ARG_NIL,   /* nil */
+    RPCC_ARG_RAW,   /* ptr/len: bytes already encoded as one MessagePack object */
+    RPCC_ARG_TIME,  /* i: Unix milliseconds, sent as the timestamp extension (-1) */
+    RPCC_ARG_FLOAT, /* f: a float 64 */
 } rpcc_arg_type_t;
 
 /* One named argument of a request. */
@@ -86,38 +88,54 @@ typedef struct {
     rpcc_arg_type_t type; /* how the value is packed */
     const void *ptr;      /* STR, BIN, RAW: the bytes */
     size_t len;           /* STR, BIN, RAW: their length */
-    int64_t i;            /* INT, BOOL: the value */
+    int64_t i;            /* INT, BOOL: the value; TIME: Unix ms */
+    double f;             /* FLOAT: the value */
 } rpcc_arg_t;
 
 #define RPCC_STR(k, s)                                                                             \
     {                                                                                              \
-        (k), RPCC_ARG_STR, (s), strlen(s), 0                                                       \
+        (k), RPCC_ARG_STR, (s), strlen(s), 0, 0                                                    \
     }
 #define RPCC_STRN(k, s, n)                                                                         \
     {                                                                                              \
-        (k), RPCC_ARG_STR, (s), (n), 0                                                             \
+        (k), RPCC_ARG_STR, (s), (n), 0, 0                                                          \
     }
 #define RPCC_BIN(k, p, n)                                                                          \
     {                                                                                              \
-        (k), RPCC_ARG_BIN, (p), (n), 0                                                             \
+        (k), RPCC_ARG_BIN, (p), (n), 0, 0                                                          \
     }
 #define RPCC_INT(k, v)                                                                             \
     {                                                                                              \
-        (k), RPCC_ARG_INT, NULL, 0, (v)                                                            \
+        (k), RPCC_ARG_INT, NULL, 0, (v), 0                                                         \
     }
 #define RPCC_BOOL(k, v)                                                                            \
     {                                                                                              \
-        (k), RPCC_ARG_BOOL, NULL, 0, (v)                                                           \
+        (k), RPCC_ARG_BOOL, NULL, 0, (v), 0                                                        \
     }
 #define RPCC_NIL(k)                                                                                \
     {                                                                                              \
-        (k), RPCC_ARG_NIL, NULL, 0, 0                                                              \
+        (k), RPCC_ARG_NIL, NULL, 0, 0, 0                                                           \
     }
 #define RPCC_RAW(k, p, n)                                                                          \
     {                                                                                              \
-        (k), RPCC_ARG_RAW, (p), (n), 0                                                             \
+        (k), RPCC_ARG_RAW, (p), (n), 0, 0                                                          \
+    }
+#define RPCC_TIME(k, ms)                                                                           \
+    {                                                                                              \
+        (k), RPCC_ARG_TIME, NULL, 0, (ms), 0                                                       \
+    }
+#define RPCC_FLOAT(k, v)                                                                           \
+    {                                                                                              \
+        (k), RPCC_ARG_FLOAT, NULL, 0, 0, (v)                                                       \
     }
 #define RPCC_NARGS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Packs Unix milliseconds as the timestamp extension (type -1) in the
+ * smallest of its three forms, seconds floored so nanoseconds stay in
+ * 0..999999999 (a date before 1970 has a negative tv_sec). Written here
+ * rather than borrowed from protocol/, so the tests do not share the
+ * server's encoder. */
+void rpcc_pack_time_ms(msgpack_packer *pk, int64_t unix_ms);
 
 /* Appends the request [0, msgid, method, [ {args} ]] to `sb` (an empty map
  * when nargs is 0). `sb` is the caller's, initialised with
@@ -186,6 +204,17 @@ const msgpack_object *rpcc_call(rpcc_t *c, uint32_t msgid, const char *method,
                                 const rpcc_arg_t *args, size_t nargs, msgpack_unpacked *out,
                                 int timeout_ms);
 
+/* Calls a method that must fail: send + rpcc_expect_error. Returns the
+ * error object (inside `out`), or NULL (printed). `out` is as for
+ * rpcc_read. */
+const msgpack_object *rpcc_call_error(rpcc_t *c, uint32_t msgid, const char *method,
+                                      const rpcc_arg_t *args, size_t nargs, const char *name,
+                                      msgpack_unpacked *out, int timeout_ms);
+
+/* The string under "field" in an error's details, compared with `field`:
+ * true when equal, else prints the error and returns false. */
+bool rpcc_error_field_is(const msgpack_object *err, const char *field);
+
 /* --- inspecting values ------------------------------------------------ */
 
 /* The value under the string key `key` of map `map`, or NULL when `map` is
@@ -202,6 +231,16 @@ bool rpcc_obj_u64(const msgpack_object *o, uint64_t *v);
 
 /* True when `o` is an integer (either sign); stores it in *v. */
 bool rpcc_obj_i64(const msgpack_object *o, int64_t *v);
+
+/* True when `o` is a timestamp extension (type -1) holding a whole number of
+ * milliseconds; stores them in *unix_ms. False (nothing stored) for any
+ * other value, including a timestamp with sub-millisecond nanoseconds. */
+bool rpcc_obj_time_ms(const msgpack_object *o, int64_t *unix_ms);
+
+/* True when `map` is a map whose keys are exactly the NULL-terminated list
+ * of strings (any order, none missing, none extra, no duplicates); otherwise
+ * prints the map and what differs, and returns false. */
+bool rpcc_map_keys_are(const msgpack_object *map, ...) __attribute__((sentinel));
 
 /* True when `o` is a str equal to the NUL-terminated `s`. */
 bool rpcc_obj_str_eq(const msgpack_object *o, const char *s);

@@ -96,6 +96,74 @@ int testsrv_init(testsrv_t *s, const char *bin, const char *const *args)
     return 0;
 }
 
+int testsrv_set_env(testsrv_t *s, const char *name, const char *value)
+{
+    size_t nlen = strlen(name);
+    int slot = s->nenv;
+    for (int i = 0; i < s->nenv; i++) {
+        if (strncmp(s->env[i], name, nlen) == 0 &&
+            (s->env[i][nlen] == '=' || s->env[i][nlen] == '\0'))
+            slot = i;
+    }
+    if (slot == TESTSRV_MAX_ENV) {
+        fprintf(stderr, "testsrv: more than %d environment overrides\n", TESTSRV_MAX_ENV);
+        return -1;
+    }
+    char *entry = malloc(nlen + (value ? strlen(value) + 2 : 1));
+    if (!entry) {
+        fprintf(stderr, "testsrv: out of memory\n");
+        return -1;
+    }
+    if (value)
+        sprintf(entry, "%s=%s", name, value);
+    else
+        strcpy(entry, name);
+    if (slot == s->nenv)
+        s->nenv++;
+    else
+        free(s->env[slot]);
+    s->env[slot] = entry;
+    return 0;
+}
+
+/* True when environment entry `e` ("NAME=value") names a variable that
+ * `s` overrides. */
+static bool env_overridden(const testsrv_t *s, const char *e)
+{
+    size_t elen = strcspn(e, "=");
+    for (int i = 0; i < s->nenv; i++) {
+        size_t nlen = strcspn(s->env[i], "=");
+        if (nlen == elen && strncmp(s->env[i], e, nlen) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The child's environment: the test's own, minus the overridden names,
+ * plus the overrides that set a value. The caller frees the array (the
+ * strings belong to environ and to `s`). NULL when out of memory. */
+static char **child_environment(const testsrv_t *s)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = malloc((n + (size_t)s->nenv + 1) * sizeof *envp);
+    if (!envp)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!env_overridden(s, environ[i]))
+            envp[k++] = environ[i];
+    }
+    for (int i = 0; i < s->nenv; i++) {
+        if (strchr(s->env[i], '='))
+            envp[k++] = s->env[i];
+    }
+    envp[k] = NULL;
+    return envp;
+}
+
 int testsrv_launch(testsrv_t *s)
 {
     if (s->pid > 0 || !s->dir[0]) {
@@ -116,11 +184,17 @@ int testsrv_launch(testsrv_t *s)
     for (int i = 0; i < s->nargs; i++)
         argv[a++] = s->args[i];
     argv[a] = NULL;
+    char **envp = child_environment(s);
+    if (!envp) {
+        fprintf(stderr, "testsrv: out of memory\n");
+        return -1;
+    }
 
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "testsrv: fork: %s\n", strerror(errno));
+        free(envp);
         return -1;
     }
     if (pid == 0) {
@@ -133,12 +207,13 @@ int testsrv_launch(testsrv_t *s)
         if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0 ||
             chdir(s->dir) != 0)
             _exit(127);
-        execv(s->bin, argv);
+        execve(s->bin, argv, envp);
         static const char msg[] = "testsrv: exec failed\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
         (void)w;
         _exit(127);
     }
+    free(envp);
     s->pid = pid;
     s->last_status = -1;
     return 0;
@@ -353,6 +428,11 @@ int testsrv_destroy(testsrv_t *s)
         s->args[i] = NULL;
     }
     s->nargs = 0;
+    for (int i = 0; i < s->nenv; i++) {
+        free(s->env[i]);
+        s->env[i] = NULL;
+    }
+    s->nenv = 0;
     if (rc != 0)
         testsrv_problem_count++;
     return rc;

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #define TESTSRV_MAX_ARGS 24
+#define TESTSRV_MAX_ENV  8
 #define TESTSRV_PATH_MAX 200
 
 /* How long start waits for the socket, and stop for the exit, by default. */
@@ -34,11 +35,13 @@ typedef struct {
     char dir[TESTSRV_PATH_MAX];         /* private directory, "" before init */
     char socket_path[TESTSRV_PATH_MAX]; /* dir/noormd.sock (--socket) */
     char db_path[TESTSRV_PATH_MAX];     /* dir/noormd.db (--db) */
-    char key_path[TESTSRV_PATH_MAX];    /* dir/noormd.key (--key-file): TESTSRV_KEY_B64, mode 0600 */
-    char log_path[TESTSRV_PATH_MAX];    /* dir/noormd.log: the server's stdout and stderr */
-    int nargs;                          /* extra arguments in use */
-    char *args[TESTSRV_MAX_ARGS];       /* extra arguments, owned copies */
-    int last_status;                    /* exit status seen by the last wait, or -1 */
+    char key_path[TESTSRV_PATH_MAX]; /* dir/noormd.key (--key-file): TESTSRV_KEY_B64, mode 0600 */
+    char log_path[TESTSRV_PATH_MAX]; /* dir/noormd.log: the server's stdout and stderr */
+    int nargs;                       /* extra arguments in use */
+    char *args[TESTSRV_MAX_ARGS];    /* extra arguments, owned copies */
+    int nenv;                        /* environment overrides in use */
+    char *env[TESTSRV_MAX_ENV];      /* "NAME=value" to set, or "NAME" to remove; owned */
+    int last_status;                 /* exit status seen by the last wait, or -1 */
 } testsrv_t;
 
 /* Prepares `s` without starting anything: creates a fresh private directory
@@ -48,6 +51,13 @@ typedef struct {
  * come after --socket, --db and --key-file, so they override them. Returns 0, or -1 with
  * a message on stderr. Whatever the result, call testsrv_destroy(). */
 int testsrv_init(testsrv_t *s, const char *bin, const char *const *args);
+
+/* Sets (or, when `value` is NULL, removes) the variable `name` in the
+ * environment of every server launched from `s` from now on; the test's own
+ * environment is left alone. Call after testsrv_init. Setting a name again
+ * replaces the earlier override. Returns 0, or -1 (printed) when more than
+ * TESTSRV_MAX_ENV names are overridden or memory runs out. */
+int testsrv_set_env(testsrv_t *s, const char *name, const char *value);
 
 /* Starts the process (fork + exec) with its working directory set to the
  * private directory and its stdout and stderr appended to log_path. Does
