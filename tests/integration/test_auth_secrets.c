@@ -663,6 +663,47 @@ static void expect_purge(rpcc_t *c, uint32_t msgid, uint64_t sessions, uint64_t 
     msgpack_unpacked_destroy(&u);
 }
 
+static int start_fast_purge_timer(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--purge-interval-ms", "100", NULL};
+    return testsrv_start(&srv, NOORMD_TEST_BIN, args);
+}
+
+static void test_purge_timer_removes_expired_sessions_by_itself(void **state)
+{
+    (void)state;
+    rpcc_t c;
+    connect_or_fail(&c);
+    make_user(&c, 1, "u-timer");
+    msgpack_unpacked u;
+    rpcc_arg_t expired[] = {RPCC_STR("sessionToken", "timer-expired"),
+                            RPCC_STR("userId", "u-timer"), RPCC_TIME("expires", now_ms() - 1000)};
+    CALL(&c, 2, "auth.createSession", expired, &u);
+    msgpack_unpacked_destroy(&u);
+    rpcc_arg_t live[] = {RPCC_STR("sessionToken", "timer-live"), RPCC_STR("userId", "u-timer"),
+                         RPCC_TIME("expires", now_ms() + 3600000)};
+    CALL(&c, 3, "auth.createSession", live, &u);
+    msgpack_unpacked_destroy(&u);
+    /* No server.purge call: the 100 ms timer must do it, within 3 s. */
+    uint64_t purged = 0;
+    for (uint32_t id = 10; id < 70 && purged == 0; id++) {
+        testsrv_sleep_ms(50);
+        const msgpack_object *stats = call(&c, id, "server.stats", NULL, 0, &u);
+        assert_true(rpcc_obj_u64(rpcc_dig(stats, "purged", "sessions", NULL), &purged));
+        msgpack_unpacked_destroy(&u);
+    }
+    assert_int_equal(purged, 1);
+    rpcc_arg_t get_expired[] = {RPCC_STR("sessionToken", "timer-expired")};
+    expect_nil_result(&c, 80, "auth.getSessionAndUser", get_expired, RPCC_NARGS(get_expired));
+    rpcc_arg_t get_live[] = {RPCC_STR("sessionToken", "timer-live")};
+    assert_true(rpcc_obj_str_eq(
+        rpcc_dig(CALL(&c, 81, "auth.getSessionAndUser", get_live, &u), "user", "id", NULL),
+        "u-timer"));
+    msgpack_unpacked_destroy(&u);
+    rpcc_close(&c);
+}
+
 static void test_purge_deletes_exactly_the_expired_sessions_and_verification_tokens(void **state)
 {
     (void)state;
@@ -980,6 +1021,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_purge_deletes_exactly_the_expired_sessions_and_verification_tokens,
             start_no_purge_timer, stop_server),
+        cmocka_unit_test_setup_teardown(test_purge_timer_removes_expired_sessions_by_itself,
+                                        start_fast_purge_timer, stop_server),
         cmocka_unit_test_setup_teardown(test_server_without_a_master_key_refuses_to_start,
                                         init_no_key_at_all, destroy_server),
         cmocka_unit_test_setup_teardown(
