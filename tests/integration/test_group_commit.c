@@ -411,6 +411,62 @@ static void test_writes_past_the_write_queue_cap_get_unavailable_and_nothing_els
     rpcc_close(&c);
 }
 
+static int start_server_small_wal(void **state)
+{
+    (void)state;
+    const char *const args[] = {"--wal-limit", "1m", "--checkpoint-idle-ms", "50", NULL};
+    return testsrv_start(&srv, NOORMD_TEST_BIN, args);
+}
+
+static uint64_t wal_bytes(rpcc_t *c, uint32_t msgid)
+{
+    msgpack_unpacked u;
+    const msgpack_object *stats = rpcc_call(c, msgid, "server.stats", NULL, 0, &u, RPCC_TIMEOUT_MS);
+    uint64_t n = 0;
+    assert_true(stats && rpcc_obj_u64(rpcc_dig(stats, "storage", "wal_bytes", NULL), &n));
+    msgpack_unpacked_destroy(&u);
+    return n;
+}
+
+static void test_wal_is_cut_back_to_the_limit_after_an_idle_checkpoint(void **state)
+{
+    (void)state;
+    rpcc_t c;
+    connect_or_fail(&c);
+    /* About 3 MiB of writes: the WAL grows well past the 1 MiB limit. */
+    static char value[60000];
+    memset(value, 'w', sizeof value);
+    enum { N = 52 };
+    for (uint32_t i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "wal-%u", i);
+        rpcc_arg_t args[] = {RPCC_STR("key", key), RPCC_STRN("value", value, sizeof value)};
+        assert_int_equal(
+            rpcc_send_request(&c, i + 1, "test.write", args, RPCC_NARGS(args), RPCC_TIMEOUT_MS),
+            RPCC_OK);
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        msgpack_unpacked u;
+        assert_non_null(rpcc_expect_result(&c, i + 1, &u, RPCC_TIMEOUT_MS));
+        msgpack_unpacked_destroy(&u);
+    }
+    uint64_t grown = wal_bytes(&c, 100);
+    assert_true(grown > (1u << 20));
+    /* Idle: the writer checkpoints; the next write restarts the WAL and
+     * SQLite truncates it to journal_size_limit. */
+    testsrv_sleep_ms(300);
+    rpcc_arg_t small[] = {RPCC_STR("key", "wal-after"), RPCC_STR("value", "v")};
+    msgpack_unpacked u;
+    assert_non_null(
+        rpcc_call(&c, 101, "test.write", small, RPCC_NARGS(small), &u, RPCC_TIMEOUT_MS));
+    msgpack_unpacked_destroy(&u);
+    uint64_t after = wal_bytes(&c, 102);
+    if (after > (1u << 20))
+        fail_msg("WAL is %llu bytes after the checkpoint (was %llu); limit 1 MiB",
+                 (unsigned long long)after, (unsigned long long)grown);
+    rpcc_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +484,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_writes_past_the_write_queue_cap_get_unavailable_and_nothing_else,
             start_server_small_write_queue, stop_server),
+        cmocka_unit_test_setup_teardown(test_wal_is_cut_back_to_the_limit_after_an_idle_checkpoint,
+                                        start_server_small_wal, stop_server),
     };
     int failed = cmocka_run_group_tests_name("group_commit", tests, NULL, NULL);
     return failed + testsrv_problems();
