@@ -350,11 +350,8 @@ static void run_case(void **state)
     case EXPECT_FATAL:
         assert_int_equal(rpcc_expect_fatal(&c, t->msgid, t->error, RPCC_TIMEOUT_MS), 0);
         break;
-    case EXPECT_CLOSE:
-        expect_close_maybe_after_error(&c);
-        break;
-    case EXPECT_NOTHING:
-        break;
+    case EXPECT_CLOSE: expect_close_maybe_after_error(&c); break;
+    case EXPECT_NOTHING: break;
     }
     msgpack_unpacked_destroy(&u);
     rpcc_close(&c);

@@ -176,9 +176,7 @@ static void pack_nth(msgpack_sbuffer *sb, uint32_t i, bool mixed)
     char key[32];
     snprintf(key, sizeof key, "pipe-%u", (unsigned)(i % 50));
     switch (kind_of(i, mixed)) {
-    case KIND_PING:
-        rpcc_pack_request(sb, i, "server.ping", NULL, 0);
-        break;
+    case KIND_PING: rpcc_pack_request(sb, i, "server.ping", NULL, 0); break;
     case KIND_GET: {
         rpcc_arg_t args[] = {RPCC_STR("key", key)};
         rpcc_pack_request(sb, i, "test.get", args, RPCC_NARGS(args));
