@@ -5,7 +5,7 @@ BUILD ?= build
 ASAN  ?= build-asan
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan run test fuzz bench format format-check clean
+.PHONY: all deps build build-asan run test test-ts fuzz bench format format-check clean
 
 all: build
 
@@ -35,9 +35,15 @@ run: build
 	exec ./$(BUILD)/noormd $$([ -n "$$NOORMME_KEY$$NOORMME_KEY_FILE" ] || echo --key-file var/noormme.key) $(ARGS)
 
 # Every test: unit + integration, then the same under ASan/UBSan with a
-# short fuzz run. Ends with one "N passed, N failed" line.
+# short fuzz run, then the TypeScript client's tests (adapter-ts). Ends with
+# one "N passed, N failed" line.
 test: build build-asan
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/run-all.sh $(BUILD) $(ASAN)
+
+# Only the TypeScript client's tests, against $(BUILD)/noormd-test.
+test-ts: build
+	cd adapter-ts && { [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] || \
+	  npm ci --no-audit --no-fund; } && npm run build && NOORMD_BIN=$(CURDIR)/$(BUILD)/noormd-test npm test
 
 # libFuzzer adds new inputs to the first corpus directory: keep that one in
 # the build tree and read the committed seeds from the second.

@@ -8,6 +8,12 @@ packages=(
   libuv1-dev libmsgpack-dev libsodium-dev libsqlite3-dev libcmocka-dev
   python3 procps
 )
+# The TypeScript client (adapter-ts) needs node and npm. A machine that has
+# node keeps it (Debian 12's own nodejs is 18, older than the 20.16 the
+# client needs, so a newer node installed some other way must not be replaced).
+if ! command -v node >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

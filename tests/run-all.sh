@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the ctest suites of the normal and the sanitizer build and prints one
-# closing line: "N passed, N failed".
+# Runs the ctest suites of the normal and the sanitizer build, then the
+# TypeScript client's tests against the normal build's noormd-test, and prints
+# one closing line: "N passed, N failed".
 set -uo pipefail
 build=${1:-build}
 asan=${2:-build-asan}
@@ -30,7 +31,37 @@ run_suite() {
   rm -f "$log"
 }
 
+# adapter-ts: npm ci only when node_modules is missing or older than the
+# lock file; counts come from node's "ℹ pass N" / "ℹ fail N" summary.
+run_node() {
+  local bin log rc p f
+  bin="$(cd "$build" && pwd)/noormd-test"
+  log=$(mktemp)
+  echo "== @noormme/client (adapter-ts, node --test)"
+  (
+    set -e
+    cd "$(dirname "$0")/../adapter-ts"
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+      npm ci --no-audit --no-fund
+    fi
+    npm run build
+    NOORMD_BIN="$bin" npm test
+  ) 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  p=$(grep -E '^ℹ pass [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
+  f=$(grep -E '^ℹ fail [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
+  if [ -n "$p" ]; then
+    passed=$((passed + p))
+    failed=$((failed + ${f:-0}))
+  elif [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1))
+  fi
+  [ "$rc" -eq 0 ] || status=1
+  rm -f "$log"
+}
+
 run_suite "$build" "unit + integration"
 run_suite "$asan" "unit + integration + fuzz under AddressSanitizer and UBSan"
+run_node
 echo "${passed} passed, ${failed} failed"
 exit $status

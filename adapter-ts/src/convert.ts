@@ -1,0 +1,230 @@
+/* convert.ts - the one place where values change shape between Auth.js and
+ * the wire. Each model lists its date, boolean and integer fields explicitly;
+ * nothing is guessed from what a string looks like.
+ *
+ * Out (wire -> Auth.js): dates become Date instances (the decoder already
+ * gives Date for the timestamp extension), booleans stay booleans, and the
+ * user always carries id, name, email, emailVerified and image (null when
+ * empty). Extra fields pass through untouched.
+ *
+ * In (Auth.js -> wire): keys whose value is undefined are dropped (msgpack
+ * would send nil, and nil clears a column in an update); dates may be Date
+ * or ISO strings; models without extra-field storage send only their own
+ * fields. */
+import type {
+  AdapterAccount,
+  AdapterAuthenticator,
+  AdapterSession,
+  AdapterUser,
+  SessionAndUser,
+  SessionInfo,
+  VerificationToken,
+} from './types.js';
+
+/** A map of named arguments as sent to noormd. */
+export type WireParams = Record<string, unknown>;
+
+interface ModelSpec {
+  /** Arguments the server knows for this model. */
+  readonly fields: readonly string[];
+  /** Whether the server keeps fields beyond `fields` (users, accounts). */
+  readonly extras: boolean;
+  readonly dates: readonly string[];
+  readonly booleans: readonly string[];
+  readonly integers: readonly string[];
+  /** Keys always present on the way out, null when the server omits them. */
+  readonly always: readonly string[];
+}
+
+export const MODELS = {
+  user: {
+    fields: ['id', 'name', 'email', 'emailVerified', 'image'],
+    extras: true,
+    dates: ['emailVerified'],
+    booleans: [],
+    integers: [],
+    always: ['id', 'name', 'email', 'emailVerified', 'image'],
+  },
+  account: {
+    fields: [
+      'provider', 'providerAccountId', 'userId', 'type', 'access_token', 'refresh_token',
+      'id_token', 'expires_at', 'token_type', 'scope', 'session_state',
+    ],
+    extras: true,
+    dates: [],
+    booleans: [],
+    integers: ['expires_at'], // seconds, as Auth.js sends it: not a date
+    always: [],
+  },
+  session: {
+    fields: ['sessionToken', 'userId', 'expires'],
+    extras: false,
+    dates: ['expires'],
+    booleans: [],
+    integers: [],
+    always: [],
+  },
+  sessionInfo: {
+    fields: ['id', 'userId', 'expires'],
+    extras: false,
+    dates: ['expires'],
+    booleans: [],
+    integers: [],
+    always: [],
+  },
+  verificationToken: {
+    fields: ['identifier', 'token', 'expires'],
+    extras: false,
+    dates: ['expires'],
+    booleans: [],
+    integers: [],
+    always: [],
+  },
+  authenticator: {
+    fields: [
+      'credentialID', 'userId', 'providerAccountId', 'credentialPublicKey', 'counter',
+      'credentialDeviceType', 'credentialBackedUp', 'transports',
+    ],
+    extras: false,
+    dates: [],
+    booleans: ['credentialBackedUp'],
+    integers: ['counter'],
+    always: ['transports'],
+  },
+} as const satisfies Record<string, ModelSpec>;
+
+export type ModelName = keyof typeof MODELS;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function dateIn(model: string, key: string, v: unknown): Date | null {
+  if (v === null) return null;
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new TypeError(`${model}.${key} is an invalid Date`);
+    return v;
+  }
+  if (typeof v === 'string') {
+    const d = new Date(v);
+    if (Number.isNaN(d.getTime())) throw new TypeError(`${model}.${key} is not a date: ${JSON.stringify(v)}`);
+    return d;
+  }
+  throw new TypeError(`${model}.${key} must be a Date or an ISO date string, not ${typeof v}`);
+}
+
+function integerIn(model: string, key: string, v: unknown): number | null {
+  if (v === null) return null;
+  if (typeof v === 'number' && Number.isFinite(v)) return Math.floor(v);
+  if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) return Number(v);
+  throw new TypeError(`${model}.${key} must be an integer, not ${JSON.stringify(v)}`);
+}
+
+function booleanIn(model: string, key: string, v: unknown): boolean | null {
+  if (v === null || typeof v === 'boolean') return v;
+  if (v === 0 || v === 1) return v === 1;
+  throw new TypeError(`${model}.${key} must be a boolean, not ${JSON.stringify(v)}`);
+}
+
+/** Auth.js value -> arguments for noormd. Drops undefined keys (and, for
+ * models without extras, keys the server does not know). Throws TypeError
+ * for a date, integer or boolean field it cannot convert. */
+export function toWire(model: ModelName, value: object): WireParams {
+  const spec: ModelSpec = MODELS[model];
+  const out: WireParams = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    if (!spec.extras && !spec.fields.includes(key)) continue;
+    if (spec.dates.includes(key)) out[key] = dateIn(model, key, v);
+    else if (spec.integers.includes(key)) out[key] = integerIn(model, key, v);
+    else if (spec.booleans.includes(key)) out[key] = booleanIn(model, key, v);
+    else out[key] = v;
+  }
+  return out;
+}
+
+/** A reply value that does not have the shape the method promises. */
+function badReply(model: string, what: string): TypeError {
+  return new TypeError(`noormd returned ${what} where a ${model} was expected`);
+}
+
+function dateOut(model: string, key: string, v: unknown): Date | null {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v;
+  if (typeof v === 'number') return new Date(v); // Unix ms
+  throw badReply(model, `${typeof v} for ${key}`);
+}
+
+/** noormd reply -> Auth.js value: a fresh object with the model's dates as
+ * Date, booleans as boolean and its `always` keys present. Throws TypeError
+ * when the reply is not a map. */
+export function fromWire(model: ModelName, value: unknown): Record<string, unknown> {
+  if (!isRecord(value)) throw badReply(model, value === null ? 'nil' : typeof value);
+  const spec: ModelSpec = MODELS[model];
+  const out: Record<string, unknown> = {};
+  for (const key of spec.always) out[key] = null;
+  for (const [key, v] of Object.entries(value)) {
+    if (spec.dates.includes(key)) out[key] = dateOut(model, key, v);
+    else if (spec.booleans.includes(key)) out[key] = v === null ? null : Boolean(v);
+    else out[key] = v;
+  }
+  return out;
+}
+
+
+// ---- typed conversions of replies, shared by the adapter and the client ----
+
+/** A user as Auth.js receives it. */
+export function userOut(wire: unknown): AdapterUser {
+  return fromWire('user', wire) as unknown as AdapterUser;
+}
+
+export function userOrNull(wire: unknown): AdapterUser | null {
+  return wire === null || wire === undefined ? null : userOut(wire);
+}
+
+export function accountOut(wire: unknown): AdapterAccount {
+  return fromWire('account', wire) as unknown as AdapterAccount;
+}
+
+export function accountOrNull(wire: unknown): AdapterAccount | null {
+  return wire === null || wire === undefined ? null : accountOut(wire);
+}
+
+export function sessionOut(wire: unknown): AdapterSession {
+  return fromWire('session', wire) as unknown as AdapterSession;
+}
+
+export function sessionOrNull(wire: unknown): AdapterSession | null {
+  return wire === null || wire === undefined ? null : sessionOut(wire);
+}
+
+export function sessionAndUserOrNull(wire: unknown): SessionAndUser | null {
+  if (wire === null || wire === undefined) return null;
+  if (!isRecord(wire)) throw badReply('{session, user}', typeof wire);
+  return { session: sessionOut(wire['session']), user: userOut(wire['user']) };
+}
+
+export function sessionInfoOut(wire: unknown): SessionInfo {
+  return fromWire('sessionInfo', wire) as unknown as SessionInfo;
+}
+
+export function verificationTokenOrNull(wire: unknown): VerificationToken | null {
+  return wire === null || wire === undefined
+    ? null
+    : (fromWire('verificationToken', wire) as unknown as VerificationToken);
+}
+
+export function authenticatorOut(wire: unknown): AdapterAuthenticator {
+  return fromWire('authenticator', wire) as unknown as AdapterAuthenticator;
+}
+
+export function authenticatorOrNull(wire: unknown): AdapterAuthenticator | null {
+  return wire === null || wire === undefined ? null : authenticatorOut(wire);
+}
+
+/** A reply that must be an array of `model`. */
+export function listOut<T>(model: string, wire: unknown, one: (w: unknown) => T): T[] {
+  if (!Array.isArray(wire)) throw badReply(`list of ${model}`, wire === null ? 'nil' : typeof wire);
+  return wire.map(one);
+}
