@@ -258,14 +258,24 @@ int cmd_account_get(cmd_ctx_t *ctx)
     return by_key(ctx, STORE_STMT_ACCOUNT_GET, pack_account);
 }
 
+/* True unless the request names a userId other than the account's own
+ * (the error then rolls the update back with the request's savepoint). */
+static bool same_owner(cmd_ctx_t *ctx, store_q_t *q)
+{
+    if (!cmd_has(ctx, A_USER_ID))
+        return true;
+    proto_str_t want = cmd_str(ctx->in.arg[A_USER_ID]);
+    size_t len;
+    const char *have = store_q_col_text(q, C_USER_ID, &len);
+    return len == want.len && memcmp(have, want.ptr, len) == 0;
+}
+
 /* auth.updateAccount {provider, providerAccountId, ...partial} -> the
  * account: refreshed tokens on re-login. Absent keys stay, nil clears;
- * unknown account: NOT_FOUND. userId cannot move an account. */
+ * unknown account: NOT_FOUND. userId may be given (Auth.js passes whole
+ * accounts) but must be the account's own: it cannot move an account. */
 int cmd_account_update(cmd_ctx_t *ctx)
 {
-    if (cmd_has(ctx, A_USER_ID))
-        return cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, "userId",
-                        "an account cannot be moved to another user; unlink and link instead");
     proto_str_t provider = cmd_str(ctx->in.arg[A_PROVIDER]);
     proto_str_t account_id = cmd_str(ctx->in.arg[A_PROVIDER_ACCOUNT_ID]);
     proto_buf_t extra, sealed[3];
@@ -298,7 +308,10 @@ int cmd_account_update(cmd_ctx_t *ctx)
             store_q_null(q, 19);
         rc = store_q_step(ctx->store, q, ctx->err);
         if (rc == STORE_ROW)
-            rc = pack_account(ctx, q, 0);
+            rc = same_owner(ctx, q) ? pack_account(ctx, q, 0)
+                                    : cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, "userId",
+                                               "an account cannot be moved to another user; "
+                                               "unlink it and link it again");
         else if (rc == STORE_DONE)
             rc = cmd_fail(ctx, PROTO_E_NOT_FOUND, "providerAccountId",
                           "no account for this provider and providerAccountId");

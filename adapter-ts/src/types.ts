@@ -41,8 +41,10 @@ export type AccountKey = Pick<AdapterAccount, 'provider' | 'providerAccountId'>;
  * stays, null clears; extra fields replace their stored value, null removes
  * them). An account cannot move to another user. */
 export type AccountUpdate = AccountKey & {
-  /** Not accepted: noormd refuses to move an account (unlink, then link). */
-  userId?: never;
+  /** May be given (e.g. a whole account read back), but must be the
+   * account's own user: noormd refuses to move an account (INVALID_ARGUMENT;
+   * unlink it, then link it again). */
+  userId?: string;
   type?: AdapterAccount['type'];
   access_token?: string | null;
   refresh_token?: string | null;

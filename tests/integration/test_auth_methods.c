@@ -1174,13 +1174,23 @@ static void test_update_account_unknown_is_not_found_and_cannot_move_to_another_
     make_account("u-nomove", "spotify", "sp-nomove");
     rpcc_arg_t move[] = {RPCC_STR("provider", "spotify"),
                          RPCC_STR("providerAccountId", "sp-nomove"),
-                         RPCC_STR("userId", "u-nomove-2")};
+                         RPCC_STR("userId", "u-nomove-2"), RPCC_STR("scope", "moved-scope")};
     CALL_FAILS("auth.updateAccount", move, "INVALID_ARGUMENT", "userId");
     msgpack_unpacked u;
     rpcc_arg_t get[] = {RPCC_STR("provider", "spotify"),
                         RPCC_STR("providerAccountId", "sp-nomove")};
-    expect_str(rpcc_map_get(CALL("auth.getAccount", get, &u), "userId"), "u-nomove",
-               "account owner after a refused move");
+    const msgpack_object *acct = CALL("auth.getAccount", get, &u);
+    expect_str(rpcc_map_get(acct, "userId"), "u-nomove", "account owner after a refused move");
+    /* The refused request changed nothing else either. */
+    assert_null(rpcc_map_get(acct, "scope"));
+    msgpack_unpacked_destroy(&u);
+
+    /* Its own owner may be named (Auth.js passes whole accounts). */
+    rpcc_arg_t same[] = {RPCC_STR("provider", "spotify"),
+                         RPCC_STR("providerAccountId", "sp-nomove"), RPCC_STR("userId", "u-nomove"),
+                         RPCC_STR("scope", "kept-owner")};
+    acct = CALL("auth.updateAccount", same, &u);
+    expect_str(rpcc_map_get(acct, "scope"), "kept-owner", "scope after an update naming the owner");
     msgpack_unpacked_destroy(&u);
 }
 
