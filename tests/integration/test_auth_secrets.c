@@ -52,13 +52,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void connect_or_fail(rpcc_t *c)
-{
-    int r = rpcc_connect(c, srv.socket_path);
-    if (r != 0)
-        fail_msg("connect %s: %s", srv.socket_path, strerror(-r));
-}
-
 static const msgpack_object *call(rpcc_t *c, uint32_t msgid, const char *method,
                                   const rpcc_arg_t *args, size_t nargs, msgpack_unpacked *u)
 {
@@ -133,7 +126,7 @@ test_hundred_concurrent_redeems_of_one_verification_token_succeed_exactly_once(v
     (void)state;
     static rpcc_t c[RACERS];
     for (int k = 0; k < RACERS; k++)
-        connect_or_fail(&c[k]);
+        rpcc_connect_or_fail(&c[k], srv.socket_path);
     /* Several rounds: one lucky interleaving must not pass for atomicity. */
     for (int round = 0; round < 3; round++) {
         char token[65];
@@ -354,7 +347,7 @@ static void test_raw_tokens_of_a_thousand_users_never_reach_database_wal_or_log(
 
     static rpcc_t c[LEAK_CONNS];
     for (int k = 0; k < LEAK_CONNS; k++)
-        connect_or_fail(&c[k]);
+        rpcc_connect_or_fail(&c[k], srv.socket_path);
     enum { PER_CONN = LEAK_USERS / LEAK_CONNS, PHASE1 = 4, PHASE2 = 5 };
     static want_t want[PER_CONN * PHASE2];
     int64_t expires = now_ms() + 86400000;
@@ -562,7 +555,7 @@ test_altered_or_moved_ciphertexts_fail_to_decrypt_instead_of_returning_garbage(v
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     make_user(&c, 1, "u-tamper");
     static const char *const pids[] = {"ct-flip", "keyid-flip", "nonce-flip",  "tag-flip",
                                        "swap-a",  "swap-b",     "column-move", "intact"};
@@ -591,7 +584,7 @@ test_altered_or_moved_ciphertexts_fail_to_decrypt_instead_of_returning_garbage(v
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
     assert_int_equal(testsrv_restart(&srv), 0);
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     for (uint32_t i = 0; i < 7; i++)
         expect_decrypt_failed(&c, 100 + i, pids[i], "access_token");
     /* The untouched account still opens, with its own tokens. */
@@ -674,7 +667,7 @@ static void test_purge_timer_removes_expired_sessions_by_itself(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     make_user(&c, 1, "u-timer");
     msgpack_unpacked u;
     rpcc_arg_t expired[] = {RPCC_STR("sessionToken", "timer-expired"),
@@ -708,7 +701,7 @@ static void test_purge_deletes_exactly_the_expired_sessions_and_verification_tok
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     make_user(&c, 1, "u-purge");
     int64_t now = now_ms();
     /* Expired a minute, a day, and decades ago (before 1970); live ones
@@ -770,7 +763,7 @@ static void test_purge_deletes_exactly_the_expired_sessions_and_verification_tok
 
     /* And the live magic links still work, the purged ones do not. */
     assert_int_equal(testsrv_restart(&srv), 0);
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     for (int live = 0; live < 2; live++) {
         for (int i = 0; i < (live ? 2 : 4); i++) {
             snprintf(name, sizeof name, "purge-vt-%s-%d", live ? "live" : "expired", i);
@@ -894,7 +887,7 @@ test_another_key_on_an_existing_database_finds_no_session_and_decrypts_nothing(v
     assert_int_equal(testsrv_launch(&srv), 0);
     assert_int_equal(testsrv_wait_ready(&srv, TESTSRV_READY_TIMEOUT_MS), 0);
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     make_user(&c, 1, "u-rekey");
     msgpack_unpacked u;
     rpcc_arg_t sess[] = {RPCC_STR("sessionToken", "sess-rekey"), RPCC_STR("userId", "u-rekey"),
@@ -922,7 +915,7 @@ test_another_key_on_an_existing_database_finds_no_session_and_decrypts_nothing(v
 
     write_key(OTHER_KEY_B64 "\n", 0600);
     assert_int_equal(testsrv_restart(&srv), 0);
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     rpcc_arg_t get_sess[] = {RPCC_STR("sessionToken", "sess-rekey")};
     expect_nil_result(&c, 10, "auth.getSessionAndUser", get_sess, RPCC_NARGS(get_sess));
     rpcc_arg_t get_acct[] = {RPCC_STR("provider", "rekey"), RPCC_STR("providerAccountId", "rk-1")};
@@ -947,7 +940,7 @@ test_another_key_on_an_existing_database_finds_no_session_and_decrypts_nothing(v
     /* Nothing was lost: the first key reads it all again. */
     write_key(TESTSRV_KEY_B64 "\n", 0600);
     assert_int_equal(testsrv_restart(&srv), 0);
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_true(rpcc_obj_str_eq(
         rpcc_dig(CALL(&c, 20, "auth.getSessionAndUser", get_sess, &u), "user", "id", NULL),
         "u-rekey"));
@@ -979,7 +972,7 @@ static void test_key_from_the_environment_works_and_is_not_left_in_proc_environ(
     assert_int_equal(testsrv_launch(&srv), 0);
     assert_int_equal(testsrv_wait_ready(&srv, TESTSRV_READY_TIMEOUT_MS), 0);
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     make_user(&c, 1, "u-envkey");
     msgpack_unpacked u;
     rpcc_arg_t acct[] = {RPCC_STR("userId", "u-envkey"), RPCC_STR("type", "oauth"),

@@ -51,13 +51,6 @@ static int stop_server(void **state)
     return testsrv_finish(&srv);
 }
 
-static void connect_or_fail(rpcc_t *c)
-{
-    int r = rpcc_connect(c, srv.socket_path);
-    if (r != 0)
-        fail_msg("connect %s: %s", srv.socket_path, strerror(-r));
-}
-
 /* One counter of server.stats, asked on `c`. */
 static uint64_t stats_u64(rpcc_t *c, uint32_t msgid, const char *group, const char *name)
 {
@@ -90,16 +83,16 @@ static void test_connection_over_max_is_told_too_many_connections_and_closed(voi
 {
     (void)state;
     rpcc_t c[4];
-    connect_or_fail(&c[0]);
+    rpcc_connect_or_fail(&c[0], srv.socket_path);
     /* The start-up probe may still count: wait until only c[0] does. */
     wait_current_connections(&c[0], 1);
     for (int i = 1; i < 4; i++)
-        connect_or_fail(&c[i]);
+        rpcc_connect_or_fail(&c[i], srv.socket_path);
     for (int i = 0; i < 4; i++)
         assert_int_equal(rpcc_ping(&c[i], (uint32_t)i + 1, RPCC_TIMEOUT_MS), 0);
 
     rpcc_t fifth;
-    connect_or_fail(&fifth);
+    rpcc_connect_or_fail(&fifth, srv.socket_path);
     assert_int_equal(
         rpcc_expect_fatal(&fifth, RPCC_AS_NOTIFY, "TOO_MANY_CONNECTIONS", RPCC_TIMEOUT_MS), 0);
     rpcc_close(&fifth);
@@ -111,7 +104,7 @@ static void test_connection_over_max_is_told_too_many_connections_and_closed(voi
     rpcc_close(&c[0]);
     wait_current_connections(&c[1], 3);
     rpcc_t again;
-    connect_or_fail(&again);
+    rpcc_connect_or_fail(&again, srv.socket_path);
     assert_int_equal(rpcc_ping(&again, 30, RPCC_TIMEOUT_MS), 0);
     assert_int_equal(stats_u64(&again, 31, "connections", "current"), 4);
     rpcc_close(&again);
@@ -126,7 +119,7 @@ static void test_half_sent_request_gets_message_timeout_and_close(void **state)
     msgpack_sbuffer_init(&sb);
     rpcc_pack_request(&sb, 1, "server.ping", NULL, 0);
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     long long t0 = testsrv_now_ms();
     assert_int_equal(rpcc_send(&c, sb.data, sb.size / 2, RPCC_TIMEOUT_MS), RPCC_OK);
     msgpack_sbuffer_destroy(&sb);
@@ -147,7 +140,7 @@ static void test_slow_request_completed_within_deadline_is_answered(void **state
     msgpack_sbuffer_init(&sb);
     rpcc_pack_request(&sb, 2, "server.ping", NULL, 0);
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     /* Three pieces over about 120 ms: slow, but inside the 300 ms deadline. */
     size_t third = sb.size / 3;
     assert_int_equal(rpcc_send(&c, sb.data, third, RPCC_TIMEOUT_MS), RPCC_OK);
@@ -168,7 +161,7 @@ static void test_idle_connection_gets_idle_timeout_and_close(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_int_equal(rpcc_ping(&c, 1, RPCC_TIMEOUT_MS), 0);
     long long t0 = testsrv_now_ms();
     assert_int_equal(rpcc_expect_fatal(&c, RPCC_AS_NOTIFY, "IDLE_TIMEOUT", 3000), 0);
@@ -183,7 +176,7 @@ static void test_connection_pinging_every_100ms_outlives_idle_timeout(void **sta
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     long long t0 = testsrv_now_ms();
     uint32_t id = 1;
     /* Bounded by count, and by time in case sleeps run long. */
@@ -204,7 +197,7 @@ static void test_trickled_bytes_do_not_extend_the_partial_deadline(void **state)
     rpcc_arg_t args[] = {RPCC_STR("key", "trickle"), RPCC_STR("value", "a slow loris value")};
     rpcc_pack_request(&sb, 3, "test.write", args, RPCC_NARGS(args));
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     /* One byte per 50 ms would take over two seconds: every byte is
      * progress, but the deadline counts from the message's first byte. */
     long long t0 = testsrv_now_ms();
@@ -238,7 +231,7 @@ static void test_connection_waiting_on_a_slow_write_is_not_idle(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     /* The writer holds this request twice as long as the idle timeout: a
      * connection with a request in flight is not idle. */
     rpcc_arg_t args[] = {RPCC_INT("ms", 2 * TIMEOUT_MS)};
@@ -257,7 +250,7 @@ static void test_client_that_never_reads_is_dropped_at_output_cap(void **state)
     static char big[60000];
     memset(big, 'b', sizeof big);
     rpcc_t other, hog;
-    connect_or_fail(&other);
+    rpcc_connect_or_fail(&other, srv.socket_path);
     rpcc_arg_t wargs[] = {RPCC_STR("key", "big"), RPCC_BIN("value", big, sizeof big)};
     msgpack_unpacked u;
     assert_non_null(
@@ -267,7 +260,7 @@ static void test_client_that_never_reads_is_dropped_at_output_cap(void **state)
 
     /* Each request asks for ~60 KB back and the hog reads none of it: the
      * server must drop it once 64 KiB of replies are queued. */
-    connect_or_fail(&hog);
+    rpcc_connect_or_fail(&hog, srv.socket_path);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     rpcc_arg_t gargs[] = {RPCC_STR("key", "big")};

@@ -34,13 +34,6 @@ static int stop_server(void **state)
     return testsrv_finish(&srv);
 }
 
-static void connect_or_fail(rpcc_t *c)
-{
-    int r = rpcc_connect(c, srv.socket_path);
-    if (r != 0)
-        fail_msg("connect %s: %s", srv.socket_path, strerror(-r));
-}
-
 typedef struct {
     uint64_t batches; /* writer.batches_committed */
     uint64_t writes;  /* writer.writes_committed */
@@ -90,7 +83,7 @@ static void test_thousand_concurrent_writes_all_acknowledged_in_few_batches(void
     (void)state;
     static rpcc_t c[NCONN];
     for (int k = 0; k < NCONN; k++)
-        connect_or_fail(&c[k]);
+        rpcc_connect_or_fail(&c[k], srv.socket_path);
     writer_counts_t before = writer_counts(&c[0], 1);
 
     /* Every connection puts all its writes in flight before any answer is
@@ -174,7 +167,7 @@ static void test_failing_write_is_undone_alone_and_its_batch_mates_commit(void *
     (void)state;
     enum { N = 20 };
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     writer_counts_t before = writer_counts(&c, 1);
 
     /* Hold the writer, then queue N writes behind it: they are taken as one
@@ -254,8 +247,8 @@ static void test_writes_of_a_client_that_hangs_up_still_commit(void **state)
     (void)state;
     enum { N = 30 };
     rpcc_t gone, watcher;
-    connect_or_fail(&gone);
-    connect_or_fail(&watcher);
+    rpcc_connect_or_fail(&gone, srv.socket_path);
+    rpcc_connect_or_fail(&watcher, srv.socket_path);
     /* The writer is held while the client queues writes and hangs up: the
      * answers have nowhere to go, but the writes were accepted. */
     msgpack_sbuffer sb;
@@ -292,7 +285,7 @@ static void test_write_before_a_protocol_error_is_committed_and_answered(void **
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     rpcc_arg_t args[] = {RPCC_STR("key", "before-error"), RPCC_STR("value", "kept")};
@@ -327,7 +320,7 @@ static void test_write_before_a_protocol_error_is_committed_and_answered(void **
     assert_int_equal(rpcc_expect_closed(&c, RPCC_TIMEOUT_MS), 0);
     rpcc_close(&c);
 
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     rpcc_arg_t get_args[] = {RPCC_STR("key", "before-error")};
     msgpack_unpacked u;
     const msgpack_object *v =
@@ -351,7 +344,7 @@ static void test_writes_past_the_write_queue_cap_get_unavailable_and_nothing_els
     static char value[60000];
     memset(value, 'q', sizeof value);
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     /* The writer is held, so 30 writes of ~60 KB (1.8 MB) pile up against
      * a 1 MiB queue: the first ones queue, the rest are refused at once. */
     rpcc_arg_t sleep_args[] = {RPCC_INT("ms", 600)};
@@ -432,7 +425,7 @@ static void test_wal_is_cut_back_to_the_limit_after_an_idle_checkpoint(void **st
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     /* About 3 MiB of writes: the WAL grows well past the 1 MiB limit. */
     static char value[60000];
     memset(value, 'w', sizeof value);

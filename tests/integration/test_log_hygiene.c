@@ -34,19 +34,12 @@ static int stop_server(void **state)
     return testsrv_finish(&srv);
 }
 
-static void connect_or_fail(rpcc_t *c)
-{
-    int r = rpcc_connect(c, srv.socket_path);
-    if (r != 0)
-        fail_msg("connect %s: %s", srv.socket_path, strerror(-r));
-}
-
 /* Sends `bytes` on a fresh connection and waits for the server to close it
  * after its protocol error. */
 static void send_fatal(const void *bytes, size_t len, const char *error)
 {
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_int_equal(rpcc_send(&c, bytes, len, RPCC_TIMEOUT_MS), RPCC_OK);
     assert_int_equal(rpcc_expect_fatal(&c, RPCC_AS_ANY, error, RPCC_TIMEOUT_MS), 0);
     rpcc_close(&c);
@@ -56,7 +49,7 @@ static void test_log_never_contains_request_payloads(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_unpacked u;
 
     rpcc_arg_t write_args[] = {RPCC_STR("key", SECRET), RPCC_STR("value", SECRET)};
@@ -114,7 +107,7 @@ static void test_log_never_contains_request_payloads(void **state)
     /* A request that never completes, cut off by the partial deadline. */
     msgpack_sbuffer_init(&sb);
     rpcc_pack_request(&sb, 8, "test.write", write_args, RPCC_NARGS(write_args));
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_int_equal(rpcc_send(&c, sb.data, sb.size - 3, RPCC_TIMEOUT_MS), RPCC_OK);
     assert_int_equal(rpcc_expect_fatal(&c, RPCC_AS_NOTIFY, "MESSAGE_TIMEOUT", RPCC_TIMEOUT_MS), 0);
     rpcc_close(&c);

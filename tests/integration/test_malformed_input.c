@@ -280,13 +280,6 @@ static int stop_server(void **state)
     return testsrv_finish(&srv);
 }
 
-static void connect_or_fail(rpcc_t *c)
-{
-    int r = rpcc_connect(c, srv.socket_path);
-    if (r != 0)
-        fail_msg("connect %s: %s", srv.socket_path, strerror(-r));
-}
-
 /* EXPECT_CLOSE: an optional server.error notification, then the close. */
 static void expect_close_maybe_after_error(rpcc_t *c)
 {
@@ -316,7 +309,7 @@ static void run_case(void **state)
         msgpack_sbuffer_write(&sb, t->bytes, t->len);
 
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_int_equal(rpcc_send(&c, sb.data, sb.size, RPCC_TIMEOUT_MS), RPCC_OK);
     msgpack_sbuffer_destroy(&sb);
     if (t->half_close)
@@ -364,7 +357,7 @@ static void test_request_before_bad_byte_is_answered_then_connection_closes(void
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     rpcc_pack_request(&sb, 40, "server.ping", NULL, 0);
@@ -384,7 +377,7 @@ static void test_request_sent_one_byte_at_a_time_is_answered(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     rpcc_pack_request(&sb, 41, "server.ping", NULL, 0);
@@ -404,7 +397,7 @@ static void test_protocol_errors_are_counted_in_stats(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_unpacked u;
     const msgpack_object *stats = rpcc_call(&c, 1, "server.stats", NULL, 0, &u, RPCC_TIMEOUT_MS);
     uint64_t errors = 0, dropped = 0;

@@ -31,13 +31,6 @@ static int stop_server(void **state)
     return testsrv_finish(&srv);
 }
 
-static void connect_or_fail(rpcc_t *c)
-{
-    int r = rpcc_connect(c, srv.socket_path);
-    if (r != 0)
-        fail_msg("connect %s: %s", srv.socket_path, strerror(-r));
-}
-
 static uint64_t stat_u64(const msgpack_object *stats, const char *a, const char *b, const char *c)
 {
     const msgpack_object *o = rpcc_dig(stats, a, b, c, NULL);
@@ -54,7 +47,7 @@ static void test_ping_answers_pong_for_any_msgid(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_int_equal(rpcc_ping(&c, 0, RPCC_TIMEOUT_MS), 0);
     assert_int_equal(rpcc_ping(&c, 1, RPCC_TIMEOUT_MS), 0);
     assert_int_equal(rpcc_ping(&c, UINT32_MAX, RPCC_TIMEOUT_MS), 0);
@@ -68,7 +61,7 @@ static void test_ping_with_empty_params_array_answers_pong(void **state)
     static const uint8_t req[] = {0x94, 0x00, 0x09, 0xab, 's', 'e', 'r', 'v',
                                   'e',  'r',  '.',  'p',  'i', 'n', 'g', 0x90};
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_int_equal(rpcc_send(&c, req, sizeof req, RPCC_TIMEOUT_MS), RPCC_OK);
     msgpack_unpacked u;
     const msgpack_object *res = rpcc_expect_result(&c, 9, &u, RPCC_TIMEOUT_MS);
@@ -82,7 +75,7 @@ static void test_version_reports_server_protocol_and_sqlite(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_unpacked u;
     const msgpack_object *v = rpcc_call(&c, 1, "server.version", NULL, 0, &u, RPCC_TIMEOUT_MS);
     assert_non_null(v);
@@ -106,7 +99,7 @@ static void test_stats_count_connections_pings_writes_and_storage(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_unpacked u0, u1;
     const msgpack_object *s0 = rpcc_call(&c, 1, "server.stats", NULL, 0, &u0, RPCC_TIMEOUT_MS);
     assert_non_null(s0);
@@ -253,7 +246,7 @@ static void test_ten_thousand_pipelined_pings_sent_before_reading_answered_once_
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     for (uint32_t i = 1; i <= PIPELINED; i++)
@@ -273,7 +266,7 @@ static void test_ten_thousand_mixed_requests_interleaved_with_reads_answered_onc
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     bool *seen = calloc(PIPELINED + 1, sizeof *seen);
     assert_non_null(seen);
     int answered = 0;
@@ -307,7 +300,7 @@ static void test_requests_before_client_half_close_are_all_answered_then_closed(
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     for (uint32_t i = 1; i <= 100; i++) {
@@ -347,7 +340,7 @@ static void test_write_notification_is_applied_without_an_answer(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     /* [2, "test.write", [{key, value}]] */
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -389,7 +382,7 @@ static void test_largest_value_round_trips_and_one_byte_more_is_limit_exceeded(v
     for (size_t i = 0; i < sizeof value; i++)
         value[i] = (uint8_t)(i * 7 + 3);
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     /* Twenty messages larger than the server's 64 KiB read chunk, in one
      * burst: each spans reads and is followed by the next one's bytes. */
     msgpack_sbuffer sb;

@@ -39,13 +39,6 @@ static int stop_server(void **state)
     return testsrv_finish(&srv);
 }
 
-static void connect_or_fail(rpcc_t *c)
-{
-    int r = rpcc_connect(c, srv.socket_path);
-    if (r != 0)
-        fail_msg("connect %s: %s", srv.socket_path, strerror(-r));
-}
-
 /* Checks one answer on connection `k` and marks it; returns its msgid. */
 static uint32_t take_answer(const msgpack_object *msg, int k, bool *seen)
 {
@@ -79,7 +72,7 @@ static void test_sigterm_answers_every_request_in_flight_and_keeps_the_writes(vo
     (void)state;
     rpcc_t c[NCONN];
     for (int k = 0; k < NCONN; k++)
-        connect_or_fail(&c[k]);
+        rpcc_connect_or_fail(&c[k], srv.socket_path);
 
     /* Hold the writer so every write below is still queued at SIGTERM. */
     rpcc_arg_t sleep_args[] = {RPCC_INT("ms", 300)};
@@ -155,7 +148,7 @@ static void test_sigterm_answers_every_request_in_flight_and_keeps_the_writes(vo
     /* The same database, a new process: every acknowledged write is there. */
     assert_int_equal(testsrv_restart(&srv), 0);
     rpcc_t again;
-    connect_or_fail(&again);
+    rpcc_connect_or_fail(&again, srv.socket_path);
     msgpack_unpacked u;
     const msgpack_object *count = rpcc_call(&again, 1, "test.count", NULL, 0, &u, RPCC_TIMEOUT_MS);
     uint64_t n = 0;
@@ -198,7 +191,7 @@ static void test_sigterm_closes_idle_connections_stops_accepting_and_exits_0(voi
 {
     (void)state;
     rpcc_t idle;
-    connect_or_fail(&idle);
+    rpcc_connect_or_fail(&idle, srv.socket_path);
     assert_int_equal(rpcc_ping(&idle, 1, RPCC_TIMEOUT_MS), 0);
     long long t0 = testsrv_now_ms();
     assert_int_equal(testsrv_signal(&srv, SIGTERM), 0);
@@ -241,7 +234,7 @@ static void test_sigterm_with_a_client_that_never_reads_exits_0_at_the_deadline(
     static char big[60000];
     memset(big, 'r', sizeof big);
     rpcc_t hog, other;
-    connect_or_fail(&other);
+    rpcc_connect_or_fail(&other, srv.socket_path);
     rpcc_arg_t wargs[] = {RPCC_STR("key", "big"), RPCC_BIN("value", big, sizeof big)};
     msgpack_unpacked u;
     assert_non_null(
@@ -250,7 +243,7 @@ static void test_sigterm_with_a_client_that_never_reads_exits_0_at_the_deadline(
 
     /* ~1.2 MB of replies the hog never reads: far more than the socket
      * buffers hold, so its answers can never all be delivered. */
-    connect_or_fail(&hog);
+    rpcc_connect_or_fail(&hog, srv.socket_path);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     rpcc_arg_t gargs[] = {RPCC_STR("key", "big")};
@@ -287,7 +280,7 @@ static void test_sigint_stops_like_sigterm(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     assert_int_equal(rpcc_ping(&c, 1, RPCC_TIMEOUT_MS), 0);
     assert_int_equal(testsrv_signal(&srv, SIGINT), 0);
     assert_int_equal(rpcc_expect_closed(&c, RPCC_TIMEOUT_MS), 0);
@@ -301,7 +294,7 @@ static void test_request_sent_during_the_drain_gets_shutting_down(void **state)
 {
     (void)state;
     rpcc_t c;
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     rpcc_arg_t sleep_args[] = {RPCC_INT("ms", 500)};
     assert_int_equal(
         rpcc_send_request(&c, 1, "test.sleep", sleep_args, RPCC_NARGS(sleep_args), RPCC_TIMEOUT_MS),
@@ -333,7 +326,7 @@ static void test_request_sent_during_the_drain_gets_shutting_down(void **state)
 
     /* The refused write never ran. */
     assert_int_equal(testsrv_restart(&srv), 0);
-    connect_or_fail(&c);
+    rpcc_connect_or_fail(&c, srv.socket_path);
     rpcc_arg_t get_args[] = {RPCC_STR("key", "during-drain")};
     const msgpack_object *v =
         rpcc_call(&c, 5, "test.get", get_args, RPCC_NARGS(get_args), &u, RPCC_TIMEOUT_MS);

@@ -1,4 +1,9 @@
 /* rpcc.c - the blocking MessagePack-RPC test client (see rpcc.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
 #include "rpcc.h"
 
 #include <errno.h>
@@ -615,4 +620,11 @@ bool rpcc_map_keys_are(const msgpack_object *map, ...)
     if (!ok)
         rpcc_print("map", map);
     return ok;
+}
+
+void rpcc_connect_or_fail(rpcc_t *c, const char *path)
+{
+    int r = rpcc_connect(c, path);
+    if (r != 0)
+        fail_msg("connect %s: %s", path, strerror(-r));
 }

@@ -50,6 +50,10 @@ int rpcc_connect(rpcc_t *c, const char *path);
 /* Closes the socket and frees the input buffer. Safe twice. */
 void rpcc_close(rpcc_t *c);
 
+/* rpcc_connect, failing the running cmocka test (with the reason) when the
+ * connection cannot be made. */
+void rpcc_connect_or_fail(rpcc_t *c, const char *path);
+
 /* Stops sending (shutdown SHUT_WR): the server reads EOF. Returns 0 or -1. */
 int rpcc_shutdown_write(rpcc_t *c);
 
