@@ -21,17 +21,28 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "install-deps: installing ${missing[*]}"
-if [ "$(id -u)" -eq 0 ]; then
-  sudo=()
-elif command -v sudo >/dev/null; then
-  sudo=(sudo)
-else
-  echo "install-deps: these Debian packages are missing and I am not root: ${missing[*]}" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+  elif command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "install-deps: these Debian packages are missing and I am not root: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# Say plainly when node is too old for the client (noormd itself does not
+# need node, so this warns instead of stopping `make run`).
+node_ok() {
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+           process.exit(a > 22 || (a === 22 && b >= 3) || (a === 20 && b >= 16) ? 0 : 1)'
+}
+if command -v node >/dev/null && ! node_ok; then
+  echo "install-deps: warning: Node.js $(node --version) is too old for @noormme/client" \
+       "(needs 20.16+ or 22.3+; Debian 12's own package is 18): its tests will fail." >&2
+fi

@@ -20,6 +20,12 @@ interface MaybeNodeProcess {
 
 /** Returns node:net, or throws an Error naming the runtime problem. */
 export function loadNet(): NetModule {
+  // Next.js marks its Edge runtime with a global. Check it before touching
+  // `process`: there even reading process.getBuiltinModule throws Next's own
+  // error, which would hide ours.
+  if (typeof (globalThis as { EdgeRuntime?: unknown }).EdgeRuntime === 'string') {
+    throw new Error(RUNTIME_HELP);
+  }
   const proc = (globalThis as { process?: MaybeNodeProcess }).process;
   const get = proc?.getBuiltinModule;
   if (typeof get !== 'function') {

@@ -48,6 +48,21 @@ describe('Edge runtime', () => {
     assertRuntimeMessage(res.message);
   });
 
+  it('under the Edge runtime marker throws the runtime Error before touching process', () => {
+    // Next's Edge sandbox sets globalThis.EdgeRuntime and throws its own
+    // error on any read of process.getBuiltinModule: simulate both.
+    const r = node(
+      [],
+      requireAndReport(
+        "globalThis.EdgeRuntime = 'edge-runtime';" +
+          "Object.defineProperty(process, 'getBuiltinModule', { get() { throw new Error('Next: A Node.js API is used'); } });",
+      ),
+    );
+    const res = JSON.parse(r.out) as { loaded: boolean; isError: boolean; message: string };
+    assert.equal(res.loaded, false, r.err);
+    assertRuntimeMessage(res.message);
+  });
+
   it('require (CommonJS) without process.getBuiltinModule throws the runtime Error', () => {
     const r = node([], requireAndReport('process.getBuiltinModule = undefined;'));
     const res = JSON.parse(r.out) as { loaded: boolean; isError: boolean; message: string };
