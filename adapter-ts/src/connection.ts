@@ -317,6 +317,8 @@ export class Pool {
   private readonly conns: Connection[];
   private nextMsgid: number;
   private readonly encoder = new Encoder({ ignoreUndefined: true });
+  /** Request heads by method name: see head(). */
+  private readonly heads = new Map<string, Uint8Array>();
 
   constructor(options: PoolOptions, hooks: PoolTestHooks = {}) {
     if (typeof options?.socketPath !== 'string' || options.socketPath === '')
@@ -344,7 +346,7 @@ export class Pool {
       const msgid = this.takeMsgid();
       let bytes: Uint8Array;
       try {
-        bytes = this.encoder.encode([0, msgid, method, params === undefined ? [] : [params]]);
+        bytes = this.encodeRequest(msgid, method, params);
       } catch (err) {
         reject(new TypeError(`cannot encode the arguments of ${method}: ${(err as Error).message}`, { cause: err }));
         return;
@@ -361,6 +363,39 @@ export class Pool {
       req.timer = setTimeout(() => this.expire(req), this.timeoutMs);
       this.route(req);
     });
+  }
+
+  /**
+   * The request [0, msgid, method, [params]] as bytes. The head (array of 4,
+   * type 0, msgid as a uint32, the method name) is encoded once per method
+   * and copied, with the msgid written in; only the params are encoded per
+   * call, straight from the encoder's buffer into the request's.
+   */
+  private encodeRequest(msgid: number, method: string, params: Readonly<Record<string, unknown>> | undefined): Uint8Array {
+    const head = this.head(method);
+    const body = params === undefined ? null : this.encoder.encodeSharedRef(params);
+    const bytes = Buffer.allocUnsafe(head.length + 1 + (body === null ? 0 : body.length));
+    bytes.set(head, 0);
+    bytes.writeUInt32BE(msgid, 3);
+    bytes[head.length] = body === null ? 0x90 : 0x91; // fixarray of 0 or 1
+    if (body !== null) bytes.set(body, head.length + 1);
+    return bytes;
+  }
+
+  /** [0x94, 0x00, 0xce, msgid (4 bytes, patched per call), method as str]. At
+   * most 256 method names are kept, so arbitrary names cannot grow the map. */
+  private head(method: string): Uint8Array {
+    let h = this.heads.get(method);
+    if (h === undefined) {
+      const name = this.encoder.encode(method);
+      h = new Uint8Array(7 + name.length);
+      h[0] = 0x94; // fixarray of 4
+      h[1] = 0x00; // type: request
+      h[2] = 0xce; // uint32 msgid
+      h.set(name, 7);
+      if (this.heads.size < 256) this.heads.set(method, h);
+    }
+    return h;
   }
 
   /** Wraps at 2^32; skips an id still waiting for its reply. */

@@ -95,6 +95,33 @@ export const MODELS = {
 
 export type ModelName = keyof typeof MODELS;
 
+/** How a field converts; absent: passed through. */
+type Kind = 'date' | 'integer' | 'boolean';
+
+/** Each model's spec as lookups, built once: these run on every call. */
+interface Lookup {
+  readonly known: ReadonlySet<string>;
+  /** For toWire: dates, integers and booleans convert. */
+  readonly kinds: ReadonlyMap<string, Kind>;
+  /** For fromWire: only dates and booleans convert. */
+  readonly outKinds: ReadonlyMap<string, Kind>;
+}
+
+const LOOKUPS = Object.fromEntries(
+  Object.entries(MODELS).map(([name, spec]: [string, ModelSpec]) => {
+    // Set in reverse order of precedence: a key in two lists is a date
+    // before an integer before a boolean, as the lists were checked.
+    const kinds = new Map<string, Kind>();
+    for (const k of spec.booleans) kinds.set(k, 'boolean');
+    for (const k of spec.integers) kinds.set(k, 'integer');
+    for (const k of spec.dates) kinds.set(k, 'date');
+    const outKinds = new Map<string, Kind>();
+    for (const k of spec.booleans) outKinds.set(k, 'boolean');
+    for (const k of spec.dates) outKinds.set(k, 'date');
+    return [name, { known: new Set(spec.fields), kinds, outKinds }];
+  }),
+) as unknown as Record<ModelName, Lookup>;
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
@@ -131,14 +158,16 @@ function booleanIn(model: string, key: string, v: unknown): boolean | null {
  * for a date, integer or boolean field it cannot convert. */
 export function toWire(model: ModelName, value: object): WireParams {
   const spec: ModelSpec = MODELS[model];
+  const { known, kinds } = LOOKUPS[model];
   const out: WireParams = {};
   for (const [key, v] of Object.entries(value)) {
     if (v === undefined) continue;
-    if (!spec.extras && !spec.fields.includes(key)) continue;
-    if (spec.dates.includes(key)) out[key] = dateIn(model, key, v);
-    else if (spec.integers.includes(key)) out[key] = integerIn(model, key, v);
-    else if (spec.booleans.includes(key)) out[key] = booleanIn(model, key, v);
-    else out[key] = v;
+    if (!spec.extras && !known.has(key)) continue;
+    const kind = kinds.get(key);
+    if (kind === undefined) out[key] = v;
+    else if (kind === 'date') out[key] = dateIn(model, key, v);
+    else if (kind === 'integer') out[key] = integerIn(model, key, v);
+    else out[key] = booleanIn(model, key, v);
   }
   return out;
 }
@@ -161,12 +190,18 @@ function dateOut(model: string, key: string, v: unknown): Date | null {
 export function fromWire(model: ModelName, value: unknown): Record<string, unknown> {
   if (!isRecord(value)) throw badReply(model, value === null ? 'nil' : typeof value);
   const spec: ModelSpec = MODELS[model];
+  const { outKinds } = LOOKUPS[model];
   const out: Record<string, unknown> = {};
   for (const key of spec.always) out[key] = null;
-  for (const [key, v] of Object.entries(value)) {
-    if (spec.dates.includes(key)) out[key] = dateOut(model, key, v);
-    else if (spec.booleans.includes(key)) out[key] = v === null ? null : Boolean(v);
-    else out[key] = v;
+  // Object.keys, not for-in: own keys only, whatever Object.prototype holds.
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const v = value[key];
+    const kind = outKinds.get(key);
+    if (kind === undefined) out[key] = v;
+    else if (kind === 'date') out[key] = dateOut(model, key, v);
+    else out[key] = v === null ? null : Boolean(v);
   }
   return out;
 }
