@@ -14,6 +14,14 @@
  * so the server has surely accepted it) and read the server's VmRSS from
  * /proc/PID/status, and read writer counters from server.stats.
  *
+ * Auth.js data: --load-users N first creates N users and N sessions (tokens
+ * "sess-<i>", i in fixed-width decimal) over one deeply pipelined
+ * connection. The mix entries auth.getSessionAndUser (a random loaded token)
+ * and auth.createSession (a unique token for a random loaded user) then work
+ * on that population, given by --users when it was loaded earlier. A
+ * session's expiry is stamped when its request is prepared, 30 days ahead,
+ * so expiries grow over time as they do in a real deployment.
+ *
  * Every run is bounded: the load stops at warmup + duration, and an alarm
  * kills the process if connecting or the idle phase hangs.
  */
@@ -50,25 +58,40 @@
 #define LG_HIST_SUB_BITS  6                   /* 64 buckets per power of two: < 1.6% error */
 #define LG_HIST_SUB       (1u << LG_HIST_SUB_BITS)
 #define LG_HIST_BUCKETS   (LG_HIST_SUB + (44 - LG_HIST_SUB_BITS) * LG_HIST_SUB)
-#define LG_EVENTS         256 /* epoll events per wait */
-#define LG_WATCHDOG_SLACK 60  /* seconds allowed for connecting and idle setup */
+#define LG_EVENTS         256           /* epoll events per wait */
+#define LG_WATCHDOG_SLACK 60            /* seconds allowed for connecting and idle setup */
+#define LG_NUM_DIGITS     10            /* decimal user and token numbers: "user-0000000042" */
+#define LG_MAX_USERS      1000000000u   /* fits LG_NUM_DIGITS digits */
+#define LG_LOAD_WINDOW    1024          /* loader requests in flight */
+#define LG_LOAD_RATE_MIN  500           /* loader writes/s assumed by its watchdog */
+#define LG_EXPIRES_S      (30 * 86400)  /* sessions expire 30 days from now */
+#define LG_EXPIRES_EPOCH  1700000000ull /* the seconds of an expiry must exceed this */
 
 /* What a request carries besides its method name. */
 typedef enum {
-    LG_KIND_PLAIN, /* {} */
-    LG_KIND_WRITE, /* {key: unique, value: bin} */
-    LG_KIND_GET,   /* {key: one this connection wrote, or never written} */
+    LG_KIND_PLAIN,        /* {} */
+    LG_KIND_WRITE,        /* {key: unique, value: bin} */
+    LG_KIND_GET,          /* {key: one this connection wrote, or never written} */
+    LG_KIND_SESSION_GET,  /* {sessionToken: sess-<random loaded i>} */
+    LG_KIND_SESSION_NEW,  /* {sessionToken: unique, userId: user-<random loaded i>, expires} */
+    LG_KIND_USER_LOAD,    /* loader: {id: user-<i>, email: user-<i>@example.com} */
+    LG_KIND_SESSION_LOAD, /* loader: {sessionToken: sess-<i>, userId: user-<i>, expires} */
 } lg_kind_t;
 
 /* One method of the mix: its pre-encoded request and where to patch it. */
 typedef struct {
-    char method[32];  /* method name (fixstr, so < 32 bytes) */
-    unsigned weight;  /* share of requests, relative to the other entries */
-    lg_kind_t kind;   /* argument shape */
-    uint8_t *tmpl;    /* encoded request, msgid and key as placeholders */
-    size_t len;       /* template bytes */
-    size_t msgid_off; /* offset of the 4 big-endian msgid bytes */
-    size_t key_off;   /* offset of the LG_KEY_LEN key characters (WRITE, GET) */
+    char method[32];    /* method name (fixstr, so < 32 bytes) */
+    unsigned weight;    /* share of requests, relative to the other entries */
+    lg_kind_t kind;     /* argument shape */
+    uint8_t *tmpl;      /* encoded request, msgid and key as placeholders */
+    size_t len;         /* template bytes */
+    size_t msgid_off;   /* offset of the 4 big-endian msgid bytes */
+    size_t key_off;     /* offset of the LG_KEY_LEN key characters (WRITE, GET,
+                           SESSION_NEW) or of the token's LG_NUM_DIGITS digits
+                           (SESSION_GET, SESSION_LOAD) */
+    size_t user_off;    /* offset of the userId's (or id's) LG_NUM_DIGITS digits */
+    size_t email_off;   /* offset of the email's LG_NUM_DIGITS digits (USER_LOAD) */
+    size_t expires_off; /* offset of the expiry's 8 timestamp bytes (SESSION_NEW, _LOAD) */
 } lg_req_t;
 
 typedef struct {
@@ -83,6 +106,8 @@ typedef struct {
     bool json;                /* one JSON line instead of text */
     bool server_stats;        /* read writer counters before and after */
     unsigned value_bytes;     /* test.write value size */
+    unsigned load_users;      /* users and sessions to create before the load */
+    unsigned users;           /* loaded population the auth.* mix entries pick from */
     const char *mix_text;     /* --mix as given */
     lg_req_t mix[LG_MAX_MIX]; /* parsed mix */
     unsigned nmix;            /* entries used */
@@ -102,6 +127,7 @@ typedef struct {
     unsigned id;                   /* connection number, part of the keys it writes */
     uint64_t rng;                  /* xorshift state for the mix */
     uint64_t written;              /* keys written so far (test.write counter) */
+    uint64_t created;              /* sessions created so far (auth.createSession) */
     uint16_t gen;                  /* bumped per request, the high half of the msgid */
     proto_scan_t scan;             /* frames the answer being read */
     uint8_t *in;                   /* received bytes */
@@ -111,6 +137,7 @@ typedef struct {
     bool want_out;                 /* EPOLLOUT registered */
     uint32_t *slot_msgid;          /* msgid in flight per slot */
     uint64_t *slot_t0;             /* send time per slot, 0 = free */
+    uint8_t *slot_kind;            /* lg_kind_t of the request per slot */
     uint32_t *free_slot;           /* stack of free slots */
     unsigned nfree;                /* slots on the stack */
 } lg_conn_t;
@@ -126,11 +153,13 @@ typedef struct {
     uint64_t t_end;       /* load stops */
     uint64_t ok;          /* answers with a nil error, inside the window */
     uint64_t errors;      /* error answers inside the window */
-    uint64_t failures;    /* bad frames, unknown msgids, notifications, disconnects: any time */
-    uint64_t sent;        /* requests sent, any time */
-    uint64_t answered;    /* answers matched to a request, any time */
-    lg_hist_t hist;       /* latencies inside the window */
-    bool printed_error;   /* the first error answer was shown */
+    uint64_t
+        nil_results;    /* lookups (test.get, getSessionAndUser) answered nil, inside the window */
+    uint64_t failures;  /* bad frames, unknown msgids, notifications, disconnects: any time */
+    uint64_t sent;      /* requests sent, any time */
+    uint64_t answered;  /* answers matched to a request, any time */
+    lg_hist_t hist;     /* latencies inside the window */
+    bool printed_error; /* the first error answer was shown */
 } lg_thread_t;
 
 static uint32_t lg_key_nonce;
@@ -231,11 +260,54 @@ static size_t lg_put_fixstr(uint8_t *p, size_t at, const char *s)
     return lg_put(p, at, s, n);
 }
 
+/* Writes fixstr prefix + LG_NUM_DIGITS zeros + suffix; *digits_off gets the
+ * offset of the first digit. */
+static size_t lg_put_numstr(uint8_t *p, size_t at, const char *prefix, const char *suffix,
+                            size_t *digits_off)
+{
+    char s[32];
+    int n = snprintf(s, sizeof s, "%s%0*d%s", prefix, LG_NUM_DIGITS, 0, suffix);
+    if (n < 0 || n >= (int)sizeof s)
+        lg_die("template string too long");
+    *digits_off = at + 1 + strlen(prefix);
+    return lg_put_fixstr(p, at, s);
+}
+
+/* The body of a 64-bit MessagePack timestamp (nanoseconds in the top 30
+ * bits, seconds in the low 34, big-endian) for LG_EXPIRES_S from now, in
+ * whole milliseconds like a JavaScript Date. */
+static uint64_t lg_expires_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t sec = (uint64_t)ts.tv_sec + LG_EXPIRES_S;
+    uint64_t nsec = (uint64_t)(ts.tv_nsec / 1000000) * 1000000;
+    if (sec <= LG_EXPIRES_EPOCH || sec >= (1ull << 34))
+        lg_die("the clock is off: %llu s", (unsigned long long)ts.tv_sec);
+    return nsec << 34 | sec;
+}
+
+static void lg_put_u64be(uint8_t *dst, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        dst[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* Writes an expiry (d7 ff + 8 bytes) and records where its 8 bytes are. */
+static size_t lg_put_expires(uint8_t *p, size_t at, size_t *off)
+{
+    p[at++] = 0xd7;
+    p[at++] = 0xff;
+    *off = at;
+    lg_put_u64be(p + at, lg_expires_now());
+    return at + 8;
+}
+
 /* Encodes [0, msgid, method, [ {args} ]] with placeholders for the msgid and
- * key. */
+ * the numbers patched per request. */
 static void lg_req_build(lg_req_t *r, unsigned value_bytes)
 {
-    size_t cap = 64 + LG_KEY_LEN + value_bytes;
+    size_t cap = 192 + LG_KEY_LEN + value_bytes;
     uint8_t *p = malloc(cap);
     if (!p)
         lg_die("out of memory");
@@ -252,9 +324,7 @@ static void lg_req_build(lg_req_t *r, unsigned value_bytes)
     memset(key, '0', LG_KEY_LEN);
     key[LG_KEY_LEN] = '\0';
     switch (r->kind) {
-    case LG_KIND_PLAIN:
-        p[at++] = 0x80;
-        break;
+    case LG_KIND_PLAIN: p[at++] = 0x80; break;
     case LG_KIND_GET:
         p[at++] = 0x81;
         at = lg_put_fixstr(p, at, "key");
@@ -278,7 +348,36 @@ static void lg_req_build(lg_req_t *r, unsigned value_bytes)
         memset(p + at, 'v', value_bytes);
         at += value_bytes;
         break;
+    case LG_KIND_SESSION_GET:
+        p[at++] = 0x81;
+        at = lg_put_fixstr(p, at, "sessionToken");
+        at = lg_put_numstr(p, at, "sess-", "", &r->key_off);
+        break;
+    case LG_KIND_SESSION_NEW:
+    case LG_KIND_SESSION_LOAD:
+        p[at++] = 0x83;
+        at = lg_put_fixstr(p, at, "sessionToken");
+        if (r->kind == LG_KIND_SESSION_NEW) {
+            r->key_off = at + 1;
+            at = lg_put_fixstr(p, at, key);
+        } else {
+            at = lg_put_numstr(p, at, "sess-", "", &r->key_off);
+        }
+        at = lg_put_fixstr(p, at, "userId");
+        at = lg_put_numstr(p, at, "user-", "", &r->user_off);
+        at = lg_put_fixstr(p, at, "expires");
+        at = lg_put_expires(p, at, &r->expires_off);
+        break;
+    case LG_KIND_USER_LOAD:
+        p[at++] = 0x82;
+        at = lg_put_fixstr(p, at, "id");
+        at = lg_put_numstr(p, at, "user-", "", &r->user_off);
+        at = lg_put_fixstr(p, at, "email");
+        at = lg_put_numstr(p, at, "user-", "@example.com", &r->email_off);
+        break;
     }
+    if (at > cap)
+        lg_die("template overflow"); /* cap is sized for the longest shape */
     r->tmpl = p;
     r->len = at;
 }
@@ -290,6 +389,23 @@ static void lg_hex(uint8_t *dst, uint64_t v, unsigned digits)
         dst[i] = (uint8_t)hex[v & 15];
         v >>= 4;
     }
+}
+
+/* Writes v as `digits` decimal digits, zero-padded (v < 10^digits). */
+static void lg_dec(uint8_t *dst, uint64_t v, unsigned digits)
+{
+    for (unsigned i = digits; i-- > 0;) {
+        dst[i] = (uint8_t)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+static void lg_put_msgid(uint8_t *dst, uint32_t msgid)
+{
+    dst[0] = (uint8_t)(msgid >> 24);
+    dst[1] = (uint8_t)(msgid >> 16);
+    dst[2] = (uint8_t)(msgid >> 8);
+    dst[3] = (uint8_t)msgid;
 }
 
 /* Parses "a=90,b=10" (a bare name weighs 100). */
@@ -327,9 +443,13 @@ static void lg_mix_parse(lg_opts_t *o)
             s++;
         else if (*s)
             lg_die("--mix: expected ',' after %s", r->method);
-        r->kind = strcmp(r->method, "test.write") == 0 ? LG_KIND_WRITE
-                  : strcmp(r->method, "test.get") == 0 ? LG_KIND_GET
-                                                       : LG_KIND_PLAIN;
+        r->kind = strcmp(r->method, "test.write") == 0               ? LG_KIND_WRITE
+                  : strcmp(r->method, "test.get") == 0               ? LG_KIND_GET
+                  : strcmp(r->method, "auth.getSessionAndUser") == 0 ? LG_KIND_SESSION_GET
+                  : strcmp(r->method, "auth.createSession") == 0     ? LG_KIND_SESSION_NEW
+                                                                     : LG_KIND_PLAIN;
+        if ((r->kind == LG_KIND_SESSION_GET || r->kind == LG_KIND_SESSION_NEW) && o->users == 0)
+            lg_die("--mix %s needs --users N or --load-users N", r->method);
         lg_req_build(r, o->value_bytes);
         if (r->len > o->max_req_len)
             o->max_req_len = r->len;
@@ -571,27 +691,42 @@ static void lg_conn_fill(lg_thread_t *t, lg_conn_t *c, uint64_t now)
         c->out_len -= c->out_off;
         c->out_off = 0;
     }
+    uint64_t expires = 0;
     while (c->nfree > 0) {
         uint32_t slot = c->free_slot[--c->nfree];
         const lg_req_t *r = lg_pick(o, c);
         uint8_t *p = c->out + c->out_len;
         memcpy(p, r->tmpl, r->len);
         uint32_t msgid = ((uint32_t)++c->gen << 16) | slot;
-        p[r->msgid_off] = (uint8_t)(msgid >> 24);
-        p[r->msgid_off + 1] = (uint8_t)(msgid >> 16);
-        p[r->msgid_off + 2] = (uint8_t)(msgid >> 8);
-        p[r->msgid_off + 3] = (uint8_t)msgid;
-        if (r->kind != LG_KIND_PLAIN) {
-            uint64_t n = r->kind == LG_KIND_WRITE ? c->written++
-                         : c->written             ? lg_rand(&c->rng) % c->written
-                                                  : 0;
+        lg_put_msgid(p + r->msgid_off, msgid);
+        uint64_t n;
+        switch (r->kind) {
+        case LG_KIND_WRITE:
+        case LG_KIND_GET:
+        case LG_KIND_SESSION_NEW:
+            n = r->kind == LG_KIND_WRITE         ? c->written++
+                : r->kind == LG_KIND_SESSION_NEW ? c->created++
+                : c->written                     ? lg_rand(&c->rng) % c->written
+                                                 : 0;
             lg_hex(p + r->key_off, lg_key_nonce, 8);
             lg_hex(p + r->key_off + 8, c->id, 4);
             lg_hex(p + r->key_off + 12, n, 12);
+            if (r->kind == LG_KIND_SESSION_NEW) {
+                lg_dec(p + r->user_off, lg_rand(&c->rng) % o->users, LG_NUM_DIGITS);
+                if (!expires)
+                    expires = lg_expires_now(); /* once per fill: one clock read */
+                lg_put_u64be(p + r->expires_off, expires);
+            }
+            break;
+        case LG_KIND_SESSION_GET:
+            lg_dec(p + r->key_off, lg_rand(&c->rng) % o->users, LG_NUM_DIGITS);
+            break;
+        default: break;
         }
         c->out_len += r->len;
         c->slot_msgid[slot] = msgid;
         c->slot_t0[slot] = now;
+        c->slot_kind[slot] = (uint8_t)r->kind;
         t->sent++;
     }
 }
@@ -638,23 +773,55 @@ static void lg_conn_flush(lg_thread_t *t, lg_conn_t *c)
     lg_conn_want_out(t, c, false);
 }
 
-/* Shows the first error answer of a thread, decoded, on stderr. */
-static void lg_show_error(lg_thread_t *t, const uint8_t *m, size_t len)
+/* Prints `what` and the message, decoded, on stderr. */
+static void lg_print_msg(const char *what, const uint8_t *m, size_t len)
 {
-    if (t->printed_error)
-        return;
-    t->printed_error = true;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
-    fputs("loadgen: first error answer: ", stderr);
+    fprintf(stderr, "loadgen: %s: ", what);
     if (msgpack_unpack_next(&u, (const char *)m, len, &off) == MSGPACK_UNPACK_SUCCESS)
         msgpack_object_print(stderr, u.data);
     fputc('\n', stderr);
     msgpack_unpacked_destroy(&u);
 }
 
-/* Reads the head of one whole answer: [1, msgid, error, result]. */
+/* Shows the first error answer of a thread, decoded, on stderr. */
+static void lg_show_error(lg_thread_t *t, const uint8_t *m, size_t len)
+{
+    if (t->printed_error)
+        return;
+    t->printed_error = true;
+    lg_print_msg("first error answer", m, len);
+}
+
+/* Reads the head of one whole answer [1, msgid, error, result]: its msgid,
+ * and in *at the offset of the error slot (< len). False when the message is
+ * not an answer with a uint msgid. */
+static bool lg_answer_head(const uint8_t *m, size_t len, uint32_t *msgid, size_t *at)
+{
+    if (len < 4 || m[0] != 0x94 || m[1] != 0x01)
+        return false;
+    uint8_t b = m[2];
+    if (b < 0x80) {
+        *msgid = b;
+        *at = 3;
+    } else if (b == 0xcc && len > 4) {
+        *msgid = m[3];
+        *at = 4;
+    } else if (b == 0xcd && len > 5) {
+        *msgid = (uint32_t)m[3] << 8 | m[4];
+        *at = 5;
+    } else if (b == 0xce && len > 7) {
+        *msgid = (uint32_t)m[3] << 24 | (uint32_t)m[4] << 16 | (uint32_t)m[5] << 8 | m[6];
+        *at = 7;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Handles one whole answer: frees its slot, counts it, records latency. */
 static void lg_conn_answer(lg_thread_t *t, lg_conn_t *c, const uint8_t *m, size_t len, uint64_t now)
 {
     if (len >= 2 && m[0] == 0x93 && m[1] == 0x02) {
@@ -663,26 +830,9 @@ static void lg_conn_answer(lg_thread_t *t, lg_conn_t *c, const uint8_t *m, size_
         lg_show_error(t, m, len);
         return;
     }
-    if (len < 4 || m[0] != 0x94 || m[1] != 0x01) {
-        t->failures++;
-        return;
-    }
     uint32_t msgid;
     size_t at;
-    uint8_t b = m[2];
-    if (b < 0x80) {
-        msgid = b;
-        at = 3;
-    } else if (b == 0xcc && len > 4) {
-        msgid = m[3];
-        at = 4;
-    } else if (b == 0xcd && len > 5) {
-        msgid = (uint32_t)m[3] << 8 | m[4];
-        at = 5;
-    } else if (b == 0xce && len > 7) {
-        msgid = (uint32_t)m[3] << 24 | (uint32_t)m[4] << 16 | (uint32_t)m[5] << 8 | m[6];
-        at = 7;
-    } else {
+    if (!lg_answer_head(m, len, &msgid, &at)) {
         t->failures++;
         return;
     }
@@ -697,9 +847,13 @@ static void lg_conn_answer(lg_thread_t *t, lg_conn_t *c, const uint8_t *m, size_
     t->answered++;
     if (now < t->t_measure)
         return;
-    if (at < len && m[at] == 0xc0) {
+    if (m[at] == 0xc0) {
         t->ok++;
         lg_hist_add(&t->hist, now - t0);
+        lg_kind_t kind = (lg_kind_t)c->slot_kind[slot];
+        if ((kind == LG_KIND_GET || kind == LG_KIND_SESSION_GET) && at + 1 < len &&
+            m[at + 1] == 0xc0)
+            t->nil_results++;
     } else {
         t->errors++;
         lg_show_error(t, m, len);
@@ -772,8 +926,9 @@ static void lg_conn_init(lg_thread_t *t, lg_conn_t *c, unsigned id)
     c->out = malloc(o->depth * o->max_req_len);
     c->slot_msgid = calloc(o->depth, sizeof *c->slot_msgid);
     c->slot_t0 = calloc(o->depth, sizeof *c->slot_t0);
+    c->slot_kind = calloc(o->depth, sizeof *c->slot_kind);
     c->free_slot = malloc(o->depth * sizeof *c->free_slot);
-    if (!c->in || !c->out || !c->slot_msgid || !c->slot_t0 || !c->free_slot)
+    if (!c->in || !c->out || !c->slot_msgid || !c->slot_t0 || !c->slot_kind || !c->free_slot)
         lg_die("out of memory");
     for (unsigned s = 0; s < o->depth; s++)
         c->free_slot[c->nfree++] = o->depth - 1 - s;
@@ -793,6 +948,7 @@ static void lg_conn_deinit(lg_conn_t *c)
     free(c->out);
     free(c->slot_msgid);
     free(c->slot_t0);
+    free(c->slot_kind);
     free(c->free_slot);
 }
 
@@ -837,6 +993,114 @@ static void *lg_thread_main(void *arg)
     return NULL;
 }
 
+/* ---- data loader -------------------------------------------------------- */
+
+/* Creates users user-<i> (email user-<i>@example.com) and sessions sess-<i>
+ * for user-<i>, i in [0, n) written in LG_NUM_DIGITS digits, over one
+ * connection with LG_LOAD_WINDOW requests in flight. Each createUser goes
+ * before its createSession on the same connection, and the server runs the
+ * writes of a connection in order, so a session never names a user not yet
+ * created. Exits on any error answer (loading into a database that already
+ * holds the users gets CONFLICT). Returns the seconds it took. */
+static double lg_load(const lg_opts_t *o, unsigned n)
+{
+    lg_req_t ur = {.kind = LG_KIND_USER_LOAD}, sr = {.kind = LG_KIND_SESSION_LOAD};
+    strcpy(ur.method, "auth.createUser");
+    strcpy(sr.method, "auth.createSession");
+    lg_req_build(&ur, 0);
+    lg_req_build(&sr, 0);
+    size_t out_cap = LG_LOAD_WINDOW * (ur.len > sr.len ? ur.len : sr.len);
+    size_t in_cap = 4 * LG_READ_CHUNK;
+    uint8_t *out = malloc(out_cap), *in = malloc(in_cap);
+    if (!out || !in)
+        lg_die("out of memory");
+    int fd = lg_connect(o->socket_path);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    proto_scan_t scan;
+    proto_scan_init(&scan, LG_MAX_REPLY, PROTO_SCAN_DEPTH_CAP);
+    uint64_t total = 2ull * n, sent = 0, answered = 0, t0 = lg_now_ns();
+    size_t out_off = 0, out_len = 0, in_off = 0, in_len = 0;
+    while (answered < total) {
+        /* Unsent bytes belong to requests counted in flight, so out_cap
+         * always holds them plus the requests that refill the window. */
+        memmove(out, out + out_off, out_len - out_off);
+        out_len -= out_off;
+        out_off = 0;
+        uint64_t expires = lg_expires_now();
+        for (; sent < total && sent - answered < LG_LOAD_WINDOW; sent++) {
+            const lg_req_t *r = sent % 2 ? &sr : &ur;
+            uint8_t *p = out + out_len;
+            uint64_t i = sent / 2;
+            memcpy(p, r->tmpl, r->len);
+            lg_put_msgid(p + r->msgid_off, (uint32_t)sent);
+            lg_dec(p + r->user_off, i, LG_NUM_DIGITS);
+            lg_dec(p + (r == &sr ? r->key_off : r->email_off), i, LG_NUM_DIGITS);
+            if (r == &sr)
+                lg_put_u64be(p + r->expires_off, expires);
+            out_len += r->len;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN | (out_off < out_len ? POLLOUT : 0)};
+        if (poll(&pfd, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            lg_die("poll: %s", strerror(errno));
+        }
+        if (pfd.revents & POLLOUT) {
+            ssize_t k = send(fd, out + out_off, out_len - out_off, MSG_NOSIGNAL);
+            if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                lg_die("load: send: %s", strerror(errno));
+            if (k > 0)
+                out_off += (size_t)k;
+        }
+        if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        if (in_off > 0) {
+            memmove(in, in + in_off, in_len - in_off);
+            in_len -= in_off;
+            in_off = 0;
+        }
+        if (in_len == in_cap) {
+            if (in_cap >= LG_MAX_REPLY)
+                lg_die("load: answer too large");
+            in_cap *= 2;
+            if (!(in = realloc(in, in_cap)))
+                lg_die("out of memory");
+        }
+        ssize_t k = recv(fd, in + in_len, in_cap - in_len, 0);
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            continue;
+        if (k <= 0)
+            lg_die("load: recv: %s", k < 0 ? strerror(errno) : "server closed the connection");
+        in_len += (size_t)k;
+        while (in_off < in_len) {
+            size_t msg_len = 0;
+            int r = proto_scan_feed(&scan, in + in_off, in_len - in_off, &msg_len);
+            if (r == PROTO_SCAN_NEED_MORE)
+                break;
+            if (r < 0)
+                lg_die("load: bad answer: %s", proto_scan_strerror(r));
+            proto_scan_reset(&scan);
+            uint32_t msgid;
+            size_t at;
+            const uint8_t *m = in + in_off;
+            if (!lg_answer_head(m, msg_len, &msgid, &at) || m[at] != 0xc0) {
+                lg_print_msg("load: answer", m, msg_len);
+                lg_die("load: request %" PRIu32 " failed after %" PRIu64 " answers", msgid,
+                       answered);
+            }
+            answered++;
+            in_off += msg_len;
+        }
+    }
+    double s = (double)(lg_now_ns() - t0) / 1e9;
+    close(fd);
+    free(in);
+    free(out);
+    free(ur.tmpl);
+    free(sr.tmpl);
+    return s;
+}
+
 /* ---- options and report ------------------------------------------------- */
 
 static void lg_usage(FILE *f)
@@ -852,6 +1116,12 @@ static void lg_usage(FILE *f)
           "  --mix SPEC           method=weight,... (default server.ping=100); test.write\n"
           "                       sends unique keys, test.get keys this connection wrote\n"
           "  --value-bytes N      test.write value size (default 16)\n"
+          "  --load-users N       first create users user-<i> and sessions sess-<i>,\n"
+          "                       i < N, pipelined over one connection\n"
+          "  --users N            loaded population (default: --load-users): in --mix,\n"
+          "                       auth.getSessionAndUser asks for a random sess-<i> and\n"
+          "                       auth.createSession makes a unique token for a random\n"
+          "                       user-<i>\n"
           "  --threads N          event-loop threads (default 1)\n"
           "  --idle N             also hold N idle connections (each pinged once)\n"
           "  --pid PID            report the server's VmRSS from /proc/PID/status\n"
@@ -918,6 +1188,10 @@ static void lg_opts_parse(lg_opts_t *o, int argc, char **argv)
             o->mix_text = v;
         else if (strcmp(a, "--value-bytes") == 0)
             o->value_bytes = (unsigned)lg_arg_num(a, v, 0, LG_MAX_VALUE);
+        else if (strcmp(a, "--load-users") == 0)
+            o->load_users = (unsigned)lg_arg_num(a, v, 0, LG_MAX_USERS - 1);
+        else if (strcmp(a, "--users") == 0)
+            o->users = (unsigned)lg_arg_num(a, v, 0, LG_MAX_USERS - 1);
         else
             lg_die("unknown option %s (see --help)", a);
     }
@@ -927,6 +1201,8 @@ static void lg_opts_parse(lg_opts_t *o, int argc, char **argv)
         lg_die("--duration must be > 0 with --connections > 0");
     if (o->threads > o->connections && o->connections > 0)
         o->threads = o->connections;
+    if (o->users == 0)
+        o->users = o->load_users;
     lg_mix_parse(o);
 }
 
@@ -950,6 +1226,13 @@ int main(int argc, char **argv)
     alarm((unsigned)(o.warmup_s + o.duration_s) + LG_WATCHDOG_SLACK);
     lg_raise_nofile((rlim_t)o.connections + o.idle + 64);
     lg_key_nonce = (uint32_t)(lg_now_ns() ^ ((uint64_t)getpid() << 16));
+
+    double load_s = -1;
+    if (o.load_users > 0) {
+        alarm(LG_WATCHDOG_SLACK + 2 * o.load_users / LG_LOAD_RATE_MIN);
+        load_s = lg_load(&o, o.load_users);
+        alarm((unsigned)(o.warmup_s + o.duration_s) + LG_WATCHDOG_SLACK);
+    }
 
     long rss_start = lg_rss_kb(o.pid);
     int stats_fd = -1;
@@ -1021,11 +1304,12 @@ int main(int argc, char **argv)
     lg_hist_t *h = calloc(1, sizeof *h);
     if (!h)
         lg_die("out of memory");
-    uint64_t ok = 0, errors = 0, failures = 0, sent = 0, answered = 0;
+    uint64_t ok = 0, errors = 0, failures = 0, sent = 0, answered = 0, nil_results = 0;
     for (unsigned i = 0; i < o.threads; i++) {
         lg_hist_merge(h, &th[i].hist);
         ok += th[i].ok;
         errors += th[i].errors;
+        nil_results += th[i].nil_results;
         failures += th[i].failures;
         sent += th[i].sent;
         answered += th[i].answered;
@@ -1049,8 +1333,14 @@ int main(int argc, char **argv)
         printf("{\"mix\":\"%s\",\"connections\":%u,\"depth\":%u,\"threads\":%u,\"idle\":%u,",
                o.mix_text, o.connections, o.depth, o.threads, o.idle);
         printf("\"warmup_s\":%g,\"duration_s\":%g,\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
-               ",\"failures\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"answered\":%" PRIu64 ",",
-               o.warmup_s, o.duration_s, requests, errors, failures, sent, answered);
+               ",\"failures\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"answered\":%" PRIu64
+               ",\"nil_results\":%" PRIu64 ",\"users\":%u,",
+               o.warmup_s, o.duration_s, requests, errors, failures, sent, answered, nil_results,
+               o.users);
+        if (o.load_users > 0) {
+            lg_json_num("loaded_users", o.load_users, 0);
+            lg_json_num("load_s", load_s, 3);
+        }
         lg_json_num("ops_per_sec", ops, 0);
         lg_json_num("p50_us", p50, 2);
         lg_json_num("p99_us", p99, 2);
@@ -1073,6 +1363,9 @@ int main(int argc, char **argv)
                     0);
         printf("\"window_s\":%.3f}\n", window_s);
     } else {
+        if (o.load_users > 0)
+            printf("loaded     %u users and %u sessions in %.2f s (%.0f writes/s)\n", o.load_users,
+                   o.load_users, load_s, 2.0 * o.load_users / load_s);
         printf("mix %s, %u connections x %u in flight, %u thread(s), %u idle\n", o.mix_text,
                o.connections, o.depth, o.threads, o.idle);
         if (loaded) {
@@ -1082,6 +1375,8 @@ int main(int argc, char **argv)
             printf("throughput %.0f requests/s\n", ops);
             printf("latency    p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n", p50, p99,
                    p999, pmax);
+            if (nil_results > 0)
+                printf("lookups    %" PRIu64 " answered nil (not found)\n", nil_results);
         }
         if (o.pid)
             printf("server RSS start %ld kB, with idle %ld kB, end %ld kB\n", rss_start, rss_idle,
