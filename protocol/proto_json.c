@@ -288,6 +288,16 @@ static int read_number(reader_t *r)
 
 static int read_value(reader_t *r, int depth);
 
+/* After an element of an object or array: 1 when a ',' announces another,
+ * 0 when `close` ends the container, -1 for anything else. */
+static int after_element(reader_t *r, char close)
+{
+    skip_ws(r);
+    if (r->p < r->end && (*r->p == ',' || *r->p == close))
+        return *r->p++ == ',' ? 1 : 0;
+    return -1;
+}
+
 /* Reads an object's members, packing each key and value; counts them. */
 static int read_members(reader_t *r, int depth, uint32_t *count)
 {
@@ -310,16 +320,9 @@ static int read_members(reader_t *r, int depth, uint32_t *count)
         if (read_value(r, depth + 1))
             return -1;
         (*count)++;
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
-            continue;
-        }
-        if (r->p < r->end && *r->p == '}') {
-            r->p++;
-            return 0;
-        }
-        return -1;
+        int next = after_element(r, '}');
+        if (next <= 0)
+            return next;
     }
 }
 
@@ -363,16 +366,9 @@ static int read_items(reader_t *r, int depth, uint32_t *count)
         if (read_value(r, depth + 1))
             return -1;
         (*count)++;
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
-            continue;
-        }
-        if (r->p < r->end && *r->p == ']') {
-            r->p++;
-            return 0;
-        }
-        return -1;
+        int next = after_element(r, ']');
+        if (next <= 0)
+            return next;
     }
 }
 
