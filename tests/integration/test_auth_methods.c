@@ -1680,6 +1680,28 @@ static void expect_all_refused(const refused_t *rows, size_t n)
         (method), {{0}}, 0, "INVALID_ARGUMENT", (field)                                            \
     }
 
+static void test_extra_fields_are_kept_up_to_64_and_refused_past_it(void **state)
+{
+    (void)state;
+    /* CMD_MAX_EXTRA: 64 extra fields per request. */
+    static char names[65][16];
+    rpcc_arg_t args[66];
+    args[0] = (rpcc_arg_t)RPCC_STR("id", "u-extras-64");
+    for (int i = 0; i < 65; i++) {
+        snprintf(names[i], sizeof names[i], "extra%02d", i);
+        args[i + 1] = (rpcc_arg_t)RPCC_INT(names[i], i);
+    }
+    msgpack_unpacked u;
+    const msgpack_object *user = call("auth.createUser", args, 65, &u); /* id + 64 */
+    assert_int_equal(user->via.map.size, 5 + 64);
+    msgpack_unpacked_destroy(&u);
+
+    args[0] = (rpcc_arg_t)RPCC_STR("id", "u-extras-65");
+    call_fails("auth.createUser", args, 66, "LIMIT_EXCEEDED", "extra64");
+    rpcc_arg_t get[] = {RPCC_STR("id", "u-extras-65")};
+    CALL_NIL("auth.getUser", get);
+}
+
 static void test_integers_beyond_signed_64_bits_are_refused_not_wrapped(void **state)
 {
     (void)state;
@@ -1872,6 +1894,7 @@ int main(void)
         T(test_authenticator_lookups_answer_nil_and_an_empty_list),
         T(test_update_authenticator_counter_stores_it_and_unknown_is_not_found),
         T(test_create_authenticator_twice_or_for_an_unknown_user_throws),
+        T(test_extra_fields_are_kept_up_to_64_and_refused_past_it),
         T(test_integers_beyond_signed_64_bits_are_refused_not_wrapped),
         T(test_empty_verification_token_is_refused),
         T(test_wrong_argument_types_are_invalid_argument_naming_the_field),
