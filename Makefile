@@ -56,10 +56,10 @@ bench: build
 	./bench/run.sh $(BUILD)
 
 format:
-	clang-format -i protocol/*.[ch] server/*.[ch] tests/*/*.[ch] bench/*.[ch]
+	clang-format -i protocol/*.[ch] server/*.[ch] server/*/*.[ch] tests/*/*.[ch] tests/support/methods/*.[ch] bench/*.[ch]
 
 format-check:
-	clang-format --dry-run -Werror protocol/*.[ch] server/*.[ch] tests/*/*.[ch] bench/*.[ch]
+	clang-format --dry-run -Werror protocol/*.[ch] server/*.[ch] server/*/*.[ch] tests/*/*.[ch] tests/support/methods/*.[ch] bench/*.[ch]
 
 clean:
 	rm -rf $(BUILD) $(ASAN)
