@@ -7,18 +7,23 @@ typedef struct {
     int code;            /* wire code */
     const char *name;    /* wire NAME */
     bool fatal;          /* PROTOCOL severity: close after sending */
+    bool retriable;      /* safe to send again as it is */
     const char *message; /* default message */
 } proto_error_entry_t;
 
-#define REQUEST  false
-#define PROTOCOL true
+#define REQUEST   false
+#define PROTOCOL  true
+#define RETRIABLE true
+#define FINAL     false
 static const proto_error_entry_t proto_error_table[] = {
-#define PROTO_ERROR(code, name, sev, msg) {code, #name, sev, msg},
+#define PROTO_ERROR(code, name, sev, retry, msg) {code, #name, sev, retry, msg},
 #include "errors.def"
 #undef PROTO_ERROR
 };
 #undef REQUEST
 #undef PROTOCOL
+#undef RETRIABLE
+#undef FINAL
 
 static const proto_error_entry_t *proto_error_find(int code)
 {
@@ -47,4 +52,10 @@ bool proto_error_is_fatal(int code)
 {
     const proto_error_entry_t *e = proto_error_find(code);
     return e ? e->fatal : false;
+}
+
+bool proto_error_is_retriable(int code)
+{
+    const proto_error_entry_t *e = proto_error_find(code);
+    return e ? e->retriable : false;
 }

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 typedef enum {
-#define PROTO_ERROR(code, name, sev, msg) PROTO_E_##name = code,
+#define PROTO_ERROR(code, name, sev, retry, msg) PROTO_E_##name = code,
 #include "errors.def"
 #undef PROTO_ERROR
 } proto_error_t;
@@ -23,5 +23,9 @@ const char *proto_error_message(int code);
 
 /* True when `code` is a protocol error: the connection closes after it. */
 bool proto_error_is_fatal(int code);
+
+/* True when the table marks `code` RETRIABLE: the request did not run, so
+ * sending it again as it is is safe. */
+bool proto_error_is_retriable(int code);
 
 #endif

@@ -1,6 +1,8 @@
 /* proto_rpc.c - MessagePack-RPC decode and encode. */
 #include "proto_rpc.h"
 
+#include "proto_scan.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,12 +34,30 @@ static void decode_params(const msgpack_object *params, proto_msg_t *out)
     out->params_ok = true;
 }
 
+/* True when `buf` is one object msgpack-c's fixed unpacker stack can hold. */
+static bool fits_unpacker_stack(const uint8_t *buf, size_t len)
+{
+    proto_scan_t sc;
+    proto_scan_init(&sc, len ? len : 1, PROTO_SCAN_DEPTH_CAP);
+    size_t n = 0;
+    return proto_scan_feed(&sc, buf, len, &n) == PROTO_SCAN_COMPLETE && n == len;
+}
+
 int proto_msg_decode(const uint8_t *buf, size_t len, msgpack_zone *zone, proto_msg_t *out)
 {
     memset(out, 0, sizeof *out);
     msgpack_object root;
     size_t off = 0;
     msgpack_unpack_return ur = msgpack_unpack((const char *)buf, len, &off, zone, &root);
+    if (ur == MSGPACK_UNPACK_NOMEM_ERROR && fits_unpacker_stack(buf, len)) {
+        /* msgpack-c says NOMEM both for a full stack (too deep: the
+         * client's fault) and for malloc failing. Here it was malloc: the
+         * server's shortage, so a retriable answer to the request,
+         * addressed by the msgid read off the raw bytes. */
+        out->has_msgid = proto_peek_msgid(buf, len, &out->msgid);
+        out->type = PROTO_MSG_REQUEST;
+        return -PROTO_E_OUT_OF_MEMORY;
+    }
     if (ur != MSGPACK_UNPACK_SUCCESS || off != len)
         return -PROTO_E_PARSE_ERROR;
 
@@ -194,4 +214,100 @@ int proto_obj_time_ms(const msgpack_object *o, int64_t *unix_ms)
         return -1;
     *unix_ms = ms;
     return 0;
+}
+
+bool proto_peek_msgid(const uint8_t *buf, size_t len, uint32_t *msgid)
+{
+    /* [0, msgid, ...]: a 4-element array header, the type 0, then msgid. */
+    size_t i;
+    if (len >= 1 && buf[0] == 0x94)
+        i = 1;
+    else if (len >= 3 && buf[0] == 0xdc && buf[1] == 0 && buf[2] == 4)
+        i = 3;
+    else if (len >= 5 && buf[0] == 0xdd && buf[1] == 0 && buf[2] == 0 && buf[3] == 0 && buf[4] == 4)
+        i = 5;
+    else
+        return false;
+    if (i >= len || buf[i] != 0x00)
+        return false;
+    i++;
+    if (i >= len)
+        return false;
+    uint8_t t = buf[i++];
+    if (t <= 0x7f) {
+        *msgid = t;
+        return true;
+    }
+    size_t n = t == 0xcc ? 1 : t == 0xcd ? 2 : t == 0xce ? 4 : 0;
+    if (n == 0 || len - i < n)
+        return false;
+    uint32_t v = 0;
+    for (size_t k = 0; k < n; k++)
+        v = (v << 8) | buf[i + k];
+    *msgid = v;
+    return true;
+}
+
+/* Bytes proto_obj_clone needs for the arrays and maps under `o`. */
+static size_t clone_size(const msgpack_object *o)
+{
+    size_t n = 0;
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        n += o->via.array.size * sizeof(msgpack_object);
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            n += clone_size(&o->via.array.ptr[i]);
+    } else if (o->type == MSGPACK_OBJECT_MAP) {
+        n += o->via.map.size * sizeof(msgpack_object_kv);
+        for (uint32_t i = 0; i < o->via.map.size; i++)
+            n += clone_size(&o->via.map.ptr[i].key) + clone_size(&o->via.map.ptr[i].val);
+    }
+    return n;
+}
+
+size_t proto_obj_clone_size(const msgpack_object *o)
+{
+    return clone_size(o);
+}
+
+/* Rebases a pointer into [from, from+len) onto `to`. */
+static const char *rebase(const char *p, const uint8_t *from, uint8_t *to)
+{
+    return p ? (const char *)to + (p - (const char *)from) : p;
+}
+
+static void clone_into(msgpack_object *dst, const msgpack_object *src, const uint8_t *from,
+                       uint8_t *to, uint8_t **arena)
+{
+    *dst = *src;
+    switch (src->type) {
+    case MSGPACK_OBJECT_STR: dst->via.str.ptr = rebase(src->via.str.ptr, from, to); break;
+    case MSGPACK_OBJECT_BIN: dst->via.bin.ptr = rebase(src->via.bin.ptr, from, to); break;
+    case MSGPACK_OBJECT_EXT: dst->via.ext.ptr = rebase(src->via.ext.ptr, from, to); break;
+    case MSGPACK_OBJECT_ARRAY: {
+        msgpack_object *a = (msgpack_object *)*arena;
+        *arena += src->via.array.size * sizeof *a;
+        for (uint32_t i = 0; i < src->via.array.size; i++)
+            clone_into(&a[i], &src->via.array.ptr[i], from, to, arena);
+        dst->via.array.ptr = src->via.array.size ? a : NULL;
+        break;
+    }
+    case MSGPACK_OBJECT_MAP: {
+        msgpack_object_kv *kv = (msgpack_object_kv *)*arena;
+        *arena += src->via.map.size * sizeof *kv;
+        for (uint32_t i = 0; i < src->via.map.size; i++) {
+            clone_into(&kv[i].key, &src->via.map.ptr[i].key, from, to, arena);
+            clone_into(&kv[i].val, &src->via.map.ptr[i].val, from, to, arena);
+        }
+        dst->via.map.ptr = src->via.map.size ? kv : NULL;
+        break;
+    }
+    default: break;
+    }
+}
+
+void proto_obj_clone(msgpack_object *dst, const msgpack_object *src, const uint8_t *from,
+                     uint8_t *to, void *arena)
+{
+    uint8_t *a = arena;
+    clone_into(dst, src, from, to, &a);
 }

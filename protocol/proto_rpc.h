@@ -109,4 +109,18 @@ void proto_pack_time_ms(msgpack_packer *pk, int64_t unix_ms);
  * valid timestamp or lies outside +-PROTO_TIME_MAX_MS. */
 int proto_obj_time_ms(const msgpack_object *o, int64_t *unix_ms);
 
+/* Reads the msgid of a request [0, msgid, ...] straight off its bytes, for
+ * answering a request that could not be decoded. False when the bytes do
+ * not start like a request. */
+bool proto_peek_msgid(const uint8_t *buf, size_t len, uint32_t *msgid);
+
+/* Copying a decoded object out of a short-lived zone: the arrays and maps
+ * under `src` take proto_obj_clone_size(src) bytes; proto_obj_clone writes
+ * them into `arena` (suitably aligned, that size) and points the copy's
+ * strings, binaries and extensions into `to`, a copy of the message bytes
+ * `from` they were decoded from. No allocation. */
+size_t proto_obj_clone_size(const msgpack_object *src);
+void proto_obj_clone(msgpack_object *dst, const msgpack_object *src, const uint8_t *from,
+                     uint8_t *to, void *arena);
+
 #endif

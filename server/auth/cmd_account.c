@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "auth.h"
 #include "log.h"
 #include "proto_errors.h"
 

@@ -1,6 +1,6 @@
 /* cmd_authenticator.c - auth.* methods on WebAuthn authenticators (Auth.js
  * AdapterAuthenticator). */
-#include "cmd.h"
+#include "auth.h"
 #include "proto_errors.h"
 
 /* Columns (STORE_AUTHENTICATOR_COLS) and their Auth.js names, in order. */

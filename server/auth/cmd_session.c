@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "auth.h"
 #include "proto_errors.h"
 
 /* {sessionToken, userId, expires}: the token as the caller gave it. */

@@ -1,7 +1,7 @@
 /* cmd_user.c - auth.* methods on users (Auth.js AdapterUser). */
 #include <string.h>
 
-#include "cmd.h"
+#include "auth.h"
 #include "proto_errors.h"
 
 /* Positions in user_create_args / user_update_args (dispatch.c). */

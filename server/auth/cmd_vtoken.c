@@ -1,7 +1,7 @@
 /* cmd_vtoken.c - auth.* methods on verification tokens (Auth.js
  * VerificationToken: email sign-in links). Stored as keyed hashes, like
  * sessions; redeemed by one DELETE ... RETURNING so a link works once. */
-#include "cmd.h"
+#include "auth.h"
 #include "proto_errors.h"
 
 enum { V_IDENTIFIER, V_TOKEN, V_EXPIRES };

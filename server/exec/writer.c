@@ -12,35 +12,23 @@
 #include "proto_errors.h"
 
 struct writer {
-    store_t *store;                      /* the only read-write connection */
-    writer_options_t opt;                /* limits */
-    void (*notify)(void *);              /* wakes the loop thread */
-    void *notify_arg;                    /* its argument */
-    pthread_t thread;                    /* the writer thread */
-    pthread_mutex_t mu;                  /* guards everything below */
-    pthread_cond_t cv;                   /* signalled on submit and stop */
-    writer_job_t *head, *tail;           /* queued jobs */
-    writer_job_t *done_head, *done_tail; /* finished jobs for the loop */
-    bool stopping;                       /* writer_stop was called */
-    bool dirty;                          /* commits since the last checkpoint */
-    writer_stats_t stats;                /* counters */
+    store_t *store;          /* the only read-write connection */
+    writer_options_t opt;    /* limits */
+    exec_done_t *done;       /* finished jobs go here */
+    pthread_t thread;        /* the writer thread */
+    pthread_mutex_t mu;      /* guards everything below */
+    pthread_cond_t cv;       /* signalled on submit and stop */
+    exec_job_t *head, *tail; /* queued jobs */
+    bool stopping;           /* writer_stop was called */
+    bool dirty;              /* commits since the last checkpoint */
+    writer_stats_t stats;    /* counters */
 };
-
-static void list_push(writer_job_t **head, writer_job_t **tail, writer_job_t *job)
-{
-    job->next = NULL;
-    if (*tail)
-        (*tail)->next = job;
-    else
-        *head = job;
-    *tail = job;
-}
 
 /* Marks every job of the batch that had succeeded as failed with `err`: the
  * transaction that held their writes is gone. */
-static void fail_batch(writer_job_t *batch, const proto_err_t *err)
+static void fail_batch(exec_job_t *batch, const proto_err_t *err)
 {
-    for (writer_job_t *j = batch; j; j = j->next) {
+    for (exec_job_t *j = batch; j; j = j->next) {
         if (j->rc == 0) {
             j->rc = -err->code;
             j->err = *err;
@@ -50,16 +38,16 @@ static void fail_batch(writer_job_t *batch, const proto_err_t *err)
 
 /* Runs `batch` in transactions; fills each job's rc. Returns true when a
  * transaction was committed. */
-static bool run_batch(writer_t *wr, writer_job_t *batch, size_t n)
+static bool run_batch(writer_t *wr, exec_job_t *batch, size_t n)
 {
     proto_err_t err;
-    writer_job_t *txn_first = batch; /* first job of the open transaction */
+    exec_job_t *txn_first = batch; /* first job of the open transaction */
     int rc = store_begin(wr->store, &err);
     if (rc != 0) {
         fail_batch(batch, &err);
         return false;
     }
-    for (writer_job_t *j = batch; j; j = j->next) {
+    for (exec_job_t *j = batch; j; j = j->next) {
         j->rc = store_savepoint(wr->store, &j->err);
         if (j->rc == 0) {
             j->rc = j->run(j, wr->store);
@@ -79,7 +67,7 @@ static bool run_batch(writer_t *wr, writer_job_t *batch, size_t n)
             if (j->rc == 0)
                 proto_err_set(&lost, PROTO_E_OUTCOME_UNKNOWN,
                               "the transaction was rolled back by the storage engine");
-            for (writer_job_t *k = txn_first; k != j->next; k = k->next) {
+            for (exec_job_t *k = txn_first; k != j->next; k = k->next) {
                 if (k->rc == 0) {
                     k->rc = -lost.code;
                     k->err = lost;
@@ -141,7 +129,7 @@ static void *writer_main(void *arg)
             continue;
         }
         /* Take up to batch_max jobs; the rest wait for the next batch. */
-        writer_job_t *batch = wr->head, *last = wr->head;
+        exec_job_t *batch = wr->head, *last = wr->head;
         size_t n = 1;
         while (last->next && n < (size_t)wr->opt.batch_max) {
             last = last->next;
@@ -160,17 +148,15 @@ static void *writer_main(void *arg)
             wr->stats.batches_committed++;
         if (n > wr->stats.largest_batch)
             wr->stats.largest_batch = n;
-        for (writer_job_t *j = batch, *next; j; j = next) {
-            next = j->next;
+        for (exec_job_t *j = batch; j; j = j->next) {
             wr->stats.queued--;
             if (j->rc == 0)
                 wr->stats.jobs_committed++;
             else
                 wr->stats.jobs_failed++;
-            list_push(&wr->done_head, &wr->done_tail, j);
         }
         pthread_mutex_unlock(&wr->mu);
-        wr->notify(wr->notify_arg);
+        exec_done_push(wr->done, batch, last);
         pthread_mutex_lock(&wr->mu);
     }
     pthread_mutex_unlock(&wr->mu);
@@ -182,16 +168,14 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-writer_t *writer_start(store_t *w, const writer_options_t *o, void (*notify)(void *),
-                       void *notify_arg)
+writer_t *writer_start(store_t *w, const writer_options_t *o, exec_done_t *done)
 {
     writer_t *wr = calloc(1, sizeof *wr);
     if (!wr)
         return NULL;
     wr->store = w;
     wr->opt = *o;
-    wr->notify = notify;
-    wr->notify_arg = notify_arg;
+    wr->done = done;
     pthread_mutex_init(&wr->mu, NULL);
     pthread_cond_init(&wr->cv, NULL);
     if (pthread_create(&wr->thread, NULL, writer_main, wr) != 0) {
@@ -203,23 +187,14 @@ writer_t *writer_start(store_t *w, const writer_options_t *o, void (*notify)(voi
     return wr;
 }
 
-void writer_submit(writer_t *wr, writer_job_t *job)
+void writer_submit(writer_t *wr, exec_job_t *job)
 {
     job->rc = 0;
     pthread_mutex_lock(&wr->mu);
-    list_push(&wr->head, &wr->tail, job);
+    exec_list_push(&wr->head, &wr->tail, job);
     wr->stats.queued++;
     pthread_cond_signal(&wr->cv);
     pthread_mutex_unlock(&wr->mu);
-}
-
-writer_job_t *writer_take_done(writer_t *wr)
-{
-    pthread_mutex_lock(&wr->mu);
-    writer_job_t *done = wr->done_head;
-    wr->done_head = wr->done_tail = NULL;
-    pthread_mutex_unlock(&wr->mu);
-    return done;
 }
 
 void writer_get_stats(writer_t *wr, writer_stats_t *out)
@@ -229,18 +204,16 @@ void writer_get_stats(writer_t *wr, writer_stats_t *out)
     pthread_mutex_unlock(&wr->mu);
 }
 
-writer_job_t *writer_stop(writer_t *wr)
+void writer_stop(writer_t *wr)
 {
     if (!wr)
-        return NULL;
+        return;
     pthread_mutex_lock(&wr->mu);
     wr->stopping = true;
     pthread_cond_signal(&wr->cv);
     pthread_mutex_unlock(&wr->mu);
     pthread_join(wr->thread, NULL);
-    writer_job_t *done = wr->done_head;
     pthread_cond_destroy(&wr->cv);
     pthread_mutex_destroy(&wr->mu);
     free(wr);
-    return done;
 }

@@ -13,21 +13,9 @@
 
 #include <stdint.h>
 
+#include "exec.h"
 #include "proto_rpc.h"
 #include "store.h"
-
-typedef struct writer_job writer_job_t;
-
-/* Runs one job's writes inside the open transaction. Returns 0, or a
- * negative code with job->err filled: the job's savepoint is rolled back. */
-typedef int (*writer_run_fn)(writer_job_t *job, store_t *w);
-
-struct writer_job {
-    writer_job_t *next; /* queue link, owned by the writer while queued */
-    writer_run_fn run;  /* the work */
-    int rc;             /* outcome once done: 0 committed, or a negative code */
-    proto_err_t err;    /* why, when rc != 0 */
-};
 
 typedef struct writer writer_t;
 
@@ -46,26 +34,19 @@ typedef struct {
 } writer_stats_t;
 
 /* Starts the writer thread on `w` (which it uses exclusively until
- * writer_stop). `notify(arg)` is called from the writer thread whenever
- * finished jobs are ready; it must only wake the loop. Returns NULL when the
- * thread cannot start. */
-writer_t *writer_start(store_t *w, const writer_options_t *o, void (*notify)(void *),
-                       void *notify_arg);
+ * writer_stop). Finished jobs, each batch after its commit, are pushed to
+ * `done`. Returns NULL when the thread cannot start. */
+writer_t *writer_start(store_t *w, const writer_options_t *o, exec_done_t *done);
 
 /* Queues `job` (loop thread). The job belongs to the writer until it comes
  * back from writer_take_done(). */
-void writer_submit(writer_t *wr, writer_job_t *job);
-
-/* Takes every finished job, oldest first, as a list linked by `next`, or
- * NULL. The caller owns them again. */
-writer_job_t *writer_take_done(writer_t *wr);
+void writer_submit(writer_t *wr, exec_job_t *job);
 
 /* Snapshot of the counters. */
 void writer_get_stats(writer_t *wr, writer_stats_t *out);
 
-/* Runs the jobs still queued, checkpoints (TRUNCATE), joins the thread and
- * frees `wr`. Finished jobs not yet taken are returned (as by
- * writer_take_done) so the caller can free them. NULL is a no-op. */
-writer_job_t *writer_stop(writer_t *wr);
+/* Runs the jobs still queued (they go to `done` as usual), checkpoints
+ * (TRUNCATE), joins the thread and frees `wr`. NULL is a no-op. */
+void writer_stop(writer_t *wr);
 
 #endif

@@ -19,11 +19,19 @@
 #include <uv.h>
 
 #include "dispatch.h"
+#include "pool.h"
 #include "log.h"
 #include "proto_errors.h"
 #include "proto_scan.h"
 
 #define NET_READ_CHUNK (64 * 1024)
+/* Messages handled per connection per loop iteration: a client pipelining
+ * thousands of requests gets them served in slices between everyone
+ * else's, not all at once. */
+#define NET_SLICE      64
+/* Replies waiting for a client past which the server stops reading its
+ * requests until it reads its replies (they then wait in the kernel). */
+#define NET_OUT_HIGH   (256 * 1024)
 
 typedef struct conn conn_t;
 
@@ -44,6 +52,16 @@ struct conn {
     unsigned jobs;             /* write jobs queued for this connection */
     uint64_t last_active_ms;   /* uv_now at the last request or reply */
     uint64_t partial_since_ms; /* when the current partial message began; 0 = none */
+    size_t out_inflight_cap;   /* bytes allocated for the uv_write in flight */
+    uint64_t charged;          /* buffer bytes charged to the memory budget */
+    uint64_t job_bytes;        /* bytes held by this connection's queued jobs */
+    uint64_t stall_since_ms;   /* replies pending without progress since; 0 = none */
+    bool paused;               /* reading stopped: too many replies unread */
+    bool backlog;              /* complete requests left in `in` for the next slice */
+    bool on_ready;             /* on the ready list */
+    bool eof;                  /* the client sent EOF while a backlog remained */
+    bool oom;                  /* alloc_cb could not grow `in` within the budget */
+    conn_t *ready_next;        /* ready list link (backlog) */
 };
 
 typedef struct {
@@ -62,6 +80,8 @@ struct net {
     uv_timer_t sweep;    /* deadlines: partial message, idle */
     uv_timer_t deadline; /* shutdown deadline */
     uv_timer_t purge;    /* deletes expired sessions and tokens */
+    uv_idle_t slices;    /* runs the next slice of connections with a backlog */
+    conn_t *ready;       /* connections with a backlog */
     uv_signal_t sigterm, sigint;
     conn_t *conns;                /* open connections */
     conn_t *dirty;                /* connections with replies to flush */
@@ -73,16 +93,32 @@ struct net {
 };
 
 static void conn_flush(conn_t *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void ready_push(conn_t *c);
+static void slices_cb(uv_idle_t *h);
 
 static uint64_t now_ms(net_t *n)
 {
     return uv_now(&n->loop);
 }
 
+/* Charges what c's buffers hold now to the memory budget. */
+static void conn_charge(conn_t *c)
+{
+    server_t *srv = c->net->srv;
+    uint64_t now = c->in_cap + c->out.cap + c->out_inflight_cap;
+    srv->mem.buffers = srv->mem.buffers - c->charged + now;
+    srv->mem.used = srv->mem.used - c->charged + now;
+    c->charged = now;
+}
+
 static void conn_unref(conn_t *c)
 {
     if (--c->refs > 0)
         return;
+    c->in_cap = c->out.cap = c->out_inflight_cap = 0;
+    conn_charge(c);
     free(c->in);
     proto_buf_deinit(&c->out);
     free(c);
@@ -133,12 +169,15 @@ static void write_cb(uv_write_t *req, int status)
     net_write_t *w = (net_write_t *)req;
     conn_t *c = w->conn;
     c->out_inflight -= w->buf.len;
+    c->out_inflight_cap = 0;
     proto_buf_deinit(&w->buf);
     free(w);
     if (status < 0) {
         conn_close(c);
+        conn_charge(c);
         return;
     }
+    c->stall_since_ms = now_ms(c->net);
     conn_flush(c);
 }
 
@@ -167,8 +206,13 @@ static void conn_flush(conn_t *c)
             memmove(c->out.data, c->out.data + w, c->out.len - (size_t)w);
             c->out.len -= (size_t)w;
             c->last_active_ms = now_ms(n);
+            c->stall_since_ms = c->last_active_ms;
         }
     }
+    if (c->out.len + c->out_inflight == 0)
+        c->stall_since_ms = 0;
+    else if (c->stall_since_ms == 0)
+        c->stall_since_ms = now_ms(n);
     if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
         /* The client is not reading its replies: drop it before it costs
          * more memory. No error can reach a client that does not read. */
@@ -189,6 +233,7 @@ static void conn_flush(conn_t *c)
         proto_buf_init(&c->out);
         uv_buf_t b = uv_buf_init((char *)w->buf.data, (unsigned)w->buf.len);
         c->out_inflight = w->buf.len;
+        c->out_inflight_cap = w->buf.cap;
         if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
             c->out_inflight = 0;
             proto_buf_deinit(&w->buf);
@@ -198,8 +243,25 @@ static void conn_flush(conn_t *c)
         }
     }
     if ((c->close_after_flush || n->stopping) && c->jobs == 0 && c->out.len == 0 &&
-        c->out_inflight == 0)
+        c->out_inflight == 0) {
         conn_close(c);
+        return;
+    }
+    size_t pending = c->out.len + c->out_inflight;
+    if (!c->paused && pending > NET_OUT_HIGH && !c->close_after_flush) {
+        /* The client is not reading its replies: stop taking requests, so
+         * what it sends waits in the kernel, not in our memory. */
+        c->paused = true;
+        uv_read_stop((uv_stream_t *)&c->pipe);
+    } else if (c->paused && pending < NET_OUT_HIGH / 2) {
+        /* It reads again: take its requests again. */
+        c->paused = false;
+        if (c->backlog)
+            ready_push(c);
+        else if (!c->close_after_flush && !c->eof)
+            uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+    }
+    conn_charge(c);
 }
 
 static void mark_dirty(conn_t *c)
@@ -235,8 +297,15 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
 {
     net_t *n = c->net;
     size_t off = 0;
+    unsigned handled = 0;
     uint64_t arrived = stats_now_ns(); /* one clock read for the whole burst */
     while (off < len && !c->close_after_flush) {
+        if (handled == NET_SLICE) {
+            /* The rest waits for the next slice (after everyone else's). */
+            ready_push(c);
+            break;
+        }
+        handled++;
         size_t msg_len = 0;
         int r = proto_scan_feed(&c->scan, data + off, len - off, &msg_len);
         if (r == PROTO_SCAN_NEED_MORE)
@@ -247,9 +316,17 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
             return len;
         }
         proto_scan_reset(&c->scan);
+        dispatch_conn_t dc = {.owner = c, .held = c->charged + c->job_bytes};
         dispatch_result_t d =
-            dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, c, arrived);
+            dispatch_message(n->srv, data + off, msg_len, &n->zone, &c->out, &dc, arrived);
         off += msg_len;
+        if (d == DISPATCH_QUEUED) {
+            /* The job's reference first: the flush below may close the
+             * connection, and the job must still find it (issue 7 defect 7). */
+            c->refs++;
+            c->jobs++;
+            c->job_bytes += dc.cost;
+        }
         if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
             /* Checked per message: one read can ask for far more output
              * than it brought in. Flushing writes what the socket takes
@@ -258,10 +335,7 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
             if (c->closing)
                 return len;
         }
-        if (d == DISPATCH_QUEUED) {
-            c->refs++;
-            c->jobs++;
-        } else if (d == DISPATCH_CLOSE) {
+        if (d == DISPATCH_CLOSE) {
             n->srv->conns.dropped++;
             c->close_after_flush = true;
             uv_read_stop((uv_stream_t *)&c->pipe);
@@ -273,6 +347,10 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
 /* Keeps the bytes of a partial message in the connection's own buffer. */
 static int conn_keep(conn_t *c, const uint8_t *rest, size_t len)
 {
+    server_t *srv = c->net->srv;
+    if (len > c->in_cap &&
+        srv->mem.used + (len - c->in_cap) > (uint64_t)srv->cfg.memory_budget_bytes)
+        return -1;
     if (len > c->in_cap) {
         uint8_t *p = realloc(c->in, len);
         if (!p)
@@ -300,6 +378,14 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     /* A partial message is pending: read after it. It is never longer than
      * max_message_bytes (the scanner guarantees it). */
     size_t want = c->in_len + NET_READ_CHUNK;
+    server_t *srv = n->srv;
+    if (want > c->in_cap &&
+        srv->mem.used + (want - c->in_cap) > (uint64_t)srv->cfg.memory_budget_bytes) {
+        /* Half-sent messages may not take the memory of everyone else. */
+        c->oom = true;
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
     if (want > c->in_cap) {
         uint8_t *p = realloc(c->in, want);
         if (!p) {
@@ -308,8 +394,42 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         }
         c->in = p;
         c->in_cap = want;
+        conn_charge(c);
     }
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+/* Handles the complete messages in data[0..len) (the shared read buffer or
+ * c->in), keeps the rest in c->in, and flushes the replies. */
+static void conn_process(conn_t *c, const uint8_t *data, size_t len)
+{
+    net_t *n = c->net;
+    c->backlog = false; /* conn_consume sets it again when it stops at a slice's end */
+    size_t used = conn_consume(c, data, len);
+    size_t rest = len - used;
+    if (rest > 0 && !c->close_after_flush) {
+        if (conn_keep(c, data + used, rest) != 0) {
+            conn_fail(c, PROTO_E_OUT_OF_MEMORY,
+                      "the server cannot buffer this message within its memory budget; retry");
+            return;
+        }
+        if (c->backlog)
+            c->partial_since_ms = 0; /* whole requests waiting their turn */
+        else if (c->partial_since_ms == 0 || used > 0)
+            c->partial_since_ms = now_ms(n);
+    } else {
+        c->in_len = 0;
+        c->partial_since_ms = 0;
+        if (c->in_cap > NET_READ_CHUNK) {
+            /* Give back the room a large message needed. */
+            free(c->in);
+            c->in = NULL;
+            c->in_cap = 0;
+        }
+    }
+    if (!c->backlog && c->eof && !c->close_after_flush)
+        c->close_after_flush = true; /* the last slice of a client that left */
+    conn_flush(c);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -323,8 +443,15 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         /* EOF: the client will send nothing more. Answer what it asked,
          * then close. Errors close at once. */
         uv_read_stop(s);
-        if (nread == UV_EOF) {
-            c->close_after_flush = true;
+        if (nread == UV_ENOBUFS && c->oom) {
+            c->oom = false;
+            conn_fail(c, PROTO_E_OUT_OF_MEMORY,
+                      "the server cannot buffer this message within its memory budget; retry");
+        } else if (nread == UV_EOF) {
+            if (c->backlog)
+                c->eof = true;
+            else
+                c->close_after_flush = true;
             conn_flush(c);
         } else {
             conn_close(c);
@@ -334,37 +461,50 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->last_active_ms = now_ms(n);
-
-    const uint8_t *data;
-    size_t len;
     if (shared) {
-        data = n->rbuf;
-        len = (size_t)nread;
+        conn_process(c, n->rbuf, (size_t)nread);
     } else {
         c->in_len += (size_t)nread;
-        data = c->in;
-        len = c->in_len;
+        conn_process(c, c->in, c->in_len);
     }
-    size_t used = conn_consume(c, data, len);
-    size_t rest = len - used;
-    if (rest > 0 && !c->close_after_flush) {
-        if (conn_keep(c, data + used, rest) != 0) {
-            conn_fail(c, PROTO_E_MESSAGE_TOO_LARGE, "out of memory buffering the message");
-            return;
+}
+
+/* Puts `c` on the ready list: its remaining requests run in the next loop
+ * iteration, after the other connections' reads. Reading stops meanwhile. */
+static void ready_push(conn_t *c)
+{
+    net_t *n = c->net;
+    c->backlog = true;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    if (c->on_ready || c->paused)
+        return; /* a paused connection is put back when it resumes */
+    c->on_ready = true;
+    c->refs++; /* the list's reference */
+    c->ready_next = n->ready;
+    n->ready = c;
+    if (!uv_is_active((uv_handle_t *)&n->slices))
+        uv_idle_start(&n->slices, slices_cb);
+}
+
+/* One slice for every connection with a backlog. */
+static void slices_cb(uv_idle_t *h)
+{
+    net_t *n = h->data;
+    conn_t *list = n->ready;
+    n->ready = NULL;
+    for (conn_t *c = list, *next; c; c = next) {
+        next = c->ready_next;
+        c->on_ready = false;
+        if (!c->closing && !c->paused) {
+            conn_process(c, c->in, c->in_len);
+            if (!c->backlog && !c->paused && !c->closing && !c->close_after_flush)
+                uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
         }
-        if (c->partial_since_ms == 0 || used > 0)
-            c->partial_since_ms = now_ms(n);
-    } else {
-        c->in_len = 0;
-        c->partial_since_ms = 0;
-        if (c->in_cap > NET_READ_CHUNK) {
-            /* Give back the room a large message needed. */
-            free(c->in);
-            c->in = NULL;
-            c->in_cap = 0;
-        }
+        conn_unref(c);
     }
-    conn_flush(c);
+    if (!n->ready)
+        uv_idle_stop(h);
+    flush_dirty(n);
 }
 
 static void refuse_close_cb(uv_handle_t *h)
@@ -442,7 +582,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void wake_cb(uv_async_t *a)
 {
     net_t *n = a->data;
-    for (writer_job_t *j = writer_take_done(n->srv->writer), *next; j; j = next) {
+    for (exec_job_t *j = exec_done_take(n->srv->done), *next; j; j = next) {
         next = j->next;
         conn_t *c = dispatch_job_owner(j);
         if (!c) { /* an internal job: nobody to answer */
@@ -450,6 +590,7 @@ static void wake_cb(uv_async_t *a)
             continue;
         }
         c->jobs--;
+        c->job_bytes -= dispatch_job_held(j);
         if (!c->closing) {
             dispatch_job_finish(n->srv, j, &c->out);
             mark_dirty(c);
@@ -479,6 +620,14 @@ static void sweep_cb(uv_timer_t *t)
             continue;
         if (c->partial_since_ms && now - c->partial_since_ms >= (uint64_t)cfg->partial_timeout_ms) {
             conn_fail(c, PROTO_E_MESSAGE_TIMEOUT, NULL);
+        } else if (c->stall_since_ms &&
+                   now - c->stall_since_ms >= (uint64_t)cfg->output_timeout_ms) {
+            /* Replies made no progress for the whole deadline: the client
+             * holds memory and reads nothing. Nothing can reach it. */
+            log_event(LOG_WARN, "connection_dropped", " reason=output_timeout pending=%zu",
+                      c->out.len + c->out_inflight);
+            n->srv->conns.dropped++;
+            conn_close(c);
         } else if (cfg->idle_timeout_ms > 0 && c->jobs == 0 && c->in_len == 0 && c->out.len == 0 &&
                    c->out_inflight == 0 &&
                    now - c->last_active_ms >= (uint64_t)cfg->idle_timeout_ms) {
@@ -503,8 +652,9 @@ static void close_if_open(uv_handle_t *h)
 static void close_loop_handles(net_t *n)
 {
     uv_handle_t *const handles[] = {
-        (uv_handle_t *)&n->wake,  (uv_handle_t *)&n->sweep,   (uv_handle_t *)&n->deadline,
-        (uv_handle_t *)&n->purge, (uv_handle_t *)&n->sigterm, (uv_handle_t *)&n->sigint,
+        (uv_handle_t *)&n->wake,   (uv_handle_t *)&n->sweep,   (uv_handle_t *)&n->deadline,
+        (uv_handle_t *)&n->purge,  (uv_handle_t *)&n->sigterm, (uv_handle_t *)&n->sigint,
+        (uv_handle_t *)&n->slices,
     };
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         close_if_open(handles[i]);
@@ -518,9 +668,11 @@ static void net_maybe_finish(net_t *n)
     if (!n->stopping || n->conns || n->writer_stopped)
         return;
     n->writer_stopped = true;
-    writer_job_t *left = writer_stop(n->srv->writer); /* drains, checkpoints */
+    pool_stop(n->srv->pool); /* runs what is queued */
+    n->srv->pool = NULL;
+    writer_stop(n->srv->writer); /* drains, checkpoints */
     n->srv->writer = NULL;
-    for (writer_job_t *j = left, *next; j; j = next) {
+    for (exec_job_t *j = exec_done_take(n->srv->done), *next; j; j = next) {
         next = j->next;
         conn_t *c = dispatch_job_owner(j);
         dispatch_job_finish(n->srv, j, NULL);
@@ -632,6 +784,8 @@ net_t *net_new(server_t *srv, proto_err_t *err)
     uv_timer_init(&n->loop, &n->sweep);
     uv_timer_init(&n->loop, &n->deadline);
     uv_timer_init(&n->loop, &n->purge);
+    uv_idle_init(&n->loop, &n->slices);
+    n->slices.data = n;
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
     n->wake.data = n->sweep.data = n->deadline.data = n->purge.data = n;

@@ -50,7 +50,7 @@ typedef struct {
 
 typedef struct {
     server_t *srv;      /* shared state */
-    store_t *store;     /* reader on the loop thread, writer in the writer */
+    store_t *store;     /* the executor's connection: loop reader, pool reader or writer */
     cmd_args_t in;      /* the bound arguments */
     msgpack_packer *pk; /* the result goes here */
     proto_err_t *err;   /* filled by cmd_fail */
@@ -58,18 +58,25 @@ typedef struct {
 
 typedef int (*cmd_fn)(cmd_ctx_t *ctx);
 
-typedef struct {
+/* Where a method runs (protocol/methods.def). */
+typedef enum {
+    CMD_LOOP = 0,   /* the loop thread, read-only connection: sub-millisecond reads */
+    CMD_POOL = 1,   /* a reader-pool thread, its own read-only connection */
+    CMD_WRITER = 2, /* the writer thread, in a savepoint of a group commit */
+} cmd_class_t;
+
+typedef struct cmd_method_s {
     const char *name;      /* "group.method" */
     cmd_fn fn;             /* the handler */
-    bool write;            /* runs on the writer thread inside a savepoint */
+    cmd_class_t cls;       /* which executor runs it */
     bool extra;            /* unknown string-named fields are kept (ctx->extra), not refused */
     const cmd_arg_t *args; /* argument spec */
     unsigned nargs;        /* entries in args (<= CMD_MAX_ARGS) */
 } cmd_method_t;
 
-/* The method table (dispatch.c) and its size. */
-extern const cmd_method_t cmd_methods[];
-extern const unsigned cmd_method_count;
+/* The methods of protocol/methods.def with their handlers (server/methods.c). */
+extern const cmd_method_t cmd_builtin_methods[];
+extern const unsigned cmd_builtin_method_count;
 
 /* Fails the request with `code` and a printf-style message; `field` (may be
  * NULL) is reported in the error details. Returns the negative code. */
@@ -117,6 +124,9 @@ int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out);
  * fails the request. */
 int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *out);
 
+/* Packs the pair key: v (a map's next entry). */
+void cmd_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t v);
+
 /* Packs column `col` as a str, or nil when NULL. */
 void cmd_pack_col_text(cmd_ctx_t *ctx, store_q_t *q, int col);
 
@@ -145,38 +155,9 @@ int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack);
  * none), each with `pack`. */
 int cmd_pack_all(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack);
 
-/* Handlers, by group. */
+/* server.* handlers (cmd_admin.c); the auth.* ones are in auth.h. */
 int cmd_admin_ping(cmd_ctx_t *ctx);
 int cmd_admin_version(cmd_ctx_t *ctx);
 int cmd_admin_stats(cmd_ctx_t *ctx);
-int cmd_admin_purge(cmd_ctx_t *ctx);
-int cmd_user_create(cmd_ctx_t *ctx);
-int cmd_user_get(cmd_ctx_t *ctx);
-int cmd_user_get_by_email(cmd_ctx_t *ctx);
-int cmd_user_get_by_account(cmd_ctx_t *ctx);
-int cmd_user_update(cmd_ctx_t *ctx);
-int cmd_user_delete(cmd_ctx_t *ctx);
-int cmd_account_link(cmd_ctx_t *ctx);
-int cmd_account_unlink(cmd_ctx_t *ctx);
-int cmd_account_get(cmd_ctx_t *ctx);
-int cmd_account_update(cmd_ctx_t *ctx);
-int cmd_session_create(cmd_ctx_t *ctx);
-int cmd_session_get_and_user(cmd_ctx_t *ctx);
-int cmd_session_update(cmd_ctx_t *ctx);
-int cmd_session_delete(cmd_ctx_t *ctx);
-int cmd_session_list(cmd_ctx_t *ctx);
-int cmd_session_delete_all(cmd_ctx_t *ctx);
-int cmd_vtoken_create(cmd_ctx_t *ctx);
-int cmd_vtoken_use(cmd_ctx_t *ctx);
-int cmd_authenticator_create(cmd_ctx_t *ctx);
-int cmd_authenticator_get(cmd_ctx_t *ctx);
-int cmd_authenticator_list(cmd_ctx_t *ctx);
-int cmd_authenticator_update_counter(cmd_ctx_t *ctx);
-#ifdef NOORMME_TEST_METHODS
-int cmd_test_write(cmd_ctx_t *ctx);
-int cmd_test_get(cmd_ctx_t *ctx);
-int cmd_test_count(cmd_ctx_t *ctx);
-int cmd_test_sleep(cmd_ctx_t *ctx);
-#endif
 
 #endif

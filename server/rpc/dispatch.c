@@ -1,6 +1,8 @@
-/* dispatch.c - the method table and the checklist every request passes:
- * decode, lookup, params shape, argument names, types and limits; then the
- * handler, on the loop thread for reads or on the writer for writes. */
+/* dispatch.c - the checklist every request passes (decode, lookup, params
+ * shape, argument names, types and limits) and the routing by execution
+ * class: a LOOP method runs here, a POOL or WRITER method becomes a job that
+ * owns a copy of its message and its decoded arguments (one allocation,
+ * decoded once) and comes back through the completion queue. */
 #include "dispatch.h"
 
 #include <stdarg.h>
@@ -10,189 +12,28 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "pool.h"
 #include "proto_errors.h"
 #include "proto_rpc.h"
 
-#define ARGS(a) a, (unsigned)(sizeof a / sizeof a[0])
-#define NO_ARGS NULL, 0
-/* A method: name, handler, where it runs, whether it keeps extra fields. */
-#define READ(name, fn, args)                                                                       \
-    {                                                                                              \
-        name, fn, false, false, args                                                               \
-    }
-#define WRITE(name, fn, args)                                                                      \
-    {                                                                                              \
-        name, fn, true, false, args                                                                \
-    }
-#define WRITE_EXTRA(name, fn, args)                                                                \
-    {                                                                                              \
-        name, fn, true, true, args                                                                 \
-    }
-
-/* Argument limits. Generous for real Auth.js data, small enough that one
- * request cannot hold much memory. */
-#define L_ID    255 /* ids, providers, account ids, credential ids */
-#define L_EMAIL 320
-#define L_TEXT  2048  /* names, scopes, token types, device types */
-#define L_URL   8192  /* images */
-#define L_TOKEN 16384 /* OAuth tokens (an id_token JWT can be long), session tokens */
-#define L_KEY   8192  /* WebAuthn public keys */
-
-#define T_OPT_STR  (CMD_T_STR | CMD_T_NIL)
-#define T_OPT_TIME (CMD_T_TIME | CMD_T_NIL)
-#define T_OPT_INT  (CMD_T_INT | CMD_T_NIL)
-
-/* The argument specs, named <group>_<method>_args. Positions are the
- * indices handlers read from ctx->in.arg[]. */
-static const cmd_arg_t user_create_args[] = {
-    {"id", CMD_T_STR, false, L_ID},       {"name", T_OPT_STR, false, L_TEXT},
-    {"email", T_OPT_STR, false, L_EMAIL}, {"emailVerified", T_OPT_TIME, false, 0},
-    {"image", T_OPT_STR, false, L_URL},
-};
-static const cmd_arg_t user_update_args[] = {
-    {"id", CMD_T_STR, true, L_ID},        {"name", T_OPT_STR, false, L_TEXT},
-    {"email", T_OPT_STR, false, L_EMAIL}, {"emailVerified", T_OPT_TIME, false, 0},
-    {"image", T_OPT_STR, false, L_URL},
-};
-static const cmd_arg_t user_id_args[] = {{"id", CMD_T_STR, true, L_ID}};
-static const cmd_arg_t user_email_args[] = {{"email", CMD_T_STR, true, L_EMAIL}};
-static const cmd_arg_t user_userid_args[] = {{"userId", CMD_T_STR, true, L_ID}};
-static const cmd_arg_t account_key_args[] = {
-    {"provider", CMD_T_STR, true, L_ID},
-    {"providerAccountId", CMD_T_STR, true, L_ID},
-};
-/* linkAccount and updateAccount share one layout: the key, then the rest. */
-static const cmd_arg_t account_link_args[] = {
-    {"provider", CMD_T_STR, true, L_ID},         {"providerAccountId", CMD_T_STR, true, L_ID},
-    {"userId", CMD_T_STR, true, L_ID},           {"type", CMD_T_STR, true, L_ID},
-    {"access_token", T_OPT_STR, false, L_TOKEN}, {"refresh_token", T_OPT_STR, false, L_TOKEN},
-    {"id_token", T_OPT_STR, false, L_TOKEN},     {"expires_at", T_OPT_INT, false, 0},
-    {"token_type", T_OPT_STR, false, L_TEXT},    {"scope", T_OPT_STR, false, L_TEXT},
-    {"session_state", T_OPT_STR, false, L_TEXT},
-};
-static const cmd_arg_t account_update_args[] = {
-    {"provider", CMD_T_STR, true, L_ID},         {"providerAccountId", CMD_T_STR, true, L_ID},
-    {"userId", CMD_T_STR, false, L_ID},          {"type", CMD_T_STR, false, L_ID},
-    {"access_token", T_OPT_STR, false, L_TOKEN}, {"refresh_token", T_OPT_STR, false, L_TOKEN},
-    {"id_token", T_OPT_STR, false, L_TOKEN},     {"expires_at", T_OPT_INT, false, 0},
-    {"token_type", T_OPT_STR, false, L_TEXT},    {"scope", T_OPT_STR, false, L_TEXT},
-    {"session_state", T_OPT_STR, false, L_TEXT},
-};
-static const cmd_arg_t session_create_args[] = {
-    {"sessionToken", CMD_T_STR, false, L_TOKEN},
-    {"userId", CMD_T_STR, true, L_ID},
-    {"expires", CMD_T_TIME, true, 0},
-};
-static const cmd_arg_t session_token_args[] = {{"sessionToken", CMD_T_STR, true, L_TOKEN}};
-static const cmd_arg_t session_update_args[] = {
-    {"sessionToken", CMD_T_STR, true, L_TOKEN},
-    {"userId", CMD_T_STR, false, L_ID},
-    {"expires", CMD_T_TIME, false, 0},
-};
-static const cmd_arg_t vtoken_create_args[] = {
-    {"identifier", CMD_T_STR, true, L_EMAIL},
-    {"token", CMD_T_STR, true, L_TOKEN},
-    {"expires", CMD_T_TIME, true, 0},
-};
-static const cmd_arg_t vtoken_use_args[] = {
-    {"identifier", CMD_T_STR, true, L_EMAIL},
-    {"token", CMD_T_STR, true, L_TOKEN},
-};
-static const cmd_arg_t authenticator_create_args[] = {
-    {"credentialID", CMD_T_STR, true, L_KEY},
-    {"userId", CMD_T_STR, true, L_ID},
-    {"providerAccountId", CMD_T_STR, true, L_ID},
-    {"credentialPublicKey", CMD_T_STR, true, L_KEY},
-    {"counter", CMD_T_INT, true, 0},
-    {"credentialDeviceType", CMD_T_STR, true, L_TEXT},
-    {"credentialBackedUp", CMD_T_BOOL, true, 0},
-    {"transports", T_OPT_STR, false, L_TEXT},
-};
-static const cmd_arg_t authenticator_id_args[] = {{"credentialID", CMD_T_STR, true, L_KEY}};
-static const cmd_arg_t authenticator_counter_args[] = {
-    {"credentialID", CMD_T_STR, true, L_KEY},
-    {"newCounter", CMD_T_INT, true, 0},
-};
-
-#ifdef NOORMME_TEST_METHODS
-static const cmd_arg_t test_write_args[] = {
-    {"key", CMD_T_STR, true, 256},
-    {"value", CMD_T_STR | CMD_T_BIN, true, 65536},
-    {"fail", CMD_T_BOOL, false, 0}, /* write, then fail: the savepoint must undo it */
-};
-static const cmd_arg_t test_get_args[] = {
-    {"key", CMD_T_STR, true, 256},
-};
-static const cmd_arg_t test_sleep_args[] = {
-    {"ms", CMD_T_INT, true, 0},
-};
-#endif
-
-/* The method table. A read runs on the loop thread against the read-only
- * connection; a write runs on the writer thread inside its own savepoint of
- * a group-commit transaction and is answered after the commit. Names and
- * argument names mirror Auth.js's Adapter. */
-const cmd_method_t cmd_methods[] = {
-    READ("server.ping", cmd_admin_ping, NO_ARGS),
-    READ("server.version", cmd_admin_version, NO_ARGS),
-    READ("server.stats", cmd_admin_stats, NO_ARGS),
-    WRITE("server.purge", cmd_admin_purge, NO_ARGS),
-
-    WRITE_EXTRA("auth.createUser", cmd_user_create, ARGS(user_create_args)),
-    READ("auth.getUser", cmd_user_get, ARGS(user_id_args)),
-    READ("auth.getUserByEmail", cmd_user_get_by_email, ARGS(user_email_args)),
-    READ("auth.getUserByAccount", cmd_user_get_by_account, ARGS(account_key_args)),
-    WRITE_EXTRA("auth.updateUser", cmd_user_update, ARGS(user_update_args)),
-    WRITE("auth.deleteUser", cmd_user_delete, ARGS(user_userid_args)),
-
-    WRITE_EXTRA("auth.linkAccount", cmd_account_link, ARGS(account_link_args)),
-    WRITE("auth.unlinkAccount", cmd_account_unlink, ARGS(account_key_args)),
-    READ("auth.getAccount", cmd_account_get, ARGS(account_key_args)),
-    WRITE_EXTRA("auth.updateAccount", cmd_account_update, ARGS(account_update_args)),
-
-    WRITE("auth.createSession", cmd_session_create, ARGS(session_create_args)),
-    READ("auth.getSessionAndUser", cmd_session_get_and_user, ARGS(session_token_args)),
-    WRITE("auth.updateSession", cmd_session_update, ARGS(session_update_args)),
-    WRITE("auth.deleteSession", cmd_session_delete, ARGS(session_token_args)),
-    READ("auth.listSessions", cmd_session_list, ARGS(user_userid_args)),
-    WRITE("auth.deleteSessions", cmd_session_delete_all, ARGS(user_userid_args)),
-
-    WRITE("auth.createVerificationToken", cmd_vtoken_create, ARGS(vtoken_create_args)),
-    WRITE("auth.useVerificationToken", cmd_vtoken_use, ARGS(vtoken_use_args)),
-
-    WRITE("auth.createAuthenticator", cmd_authenticator_create, ARGS(authenticator_create_args)),
-    READ("auth.getAuthenticator", cmd_authenticator_get, ARGS(authenticator_id_args)),
-    READ("auth.listAuthenticatorsByUserId", cmd_authenticator_list, ARGS(user_userid_args)),
-    WRITE("auth.updateAuthenticatorCounter", cmd_authenticator_update_counter,
-          ARGS(authenticator_counter_args)),
-#ifdef NOORMME_TEST_METHODS
-    WRITE("test.write", cmd_test_write, ARGS(test_write_args)),
-    READ("test.get", cmd_test_get, ARGS(test_get_args)),
-    READ("test.count", cmd_test_count, NO_ARGS),
-    WRITE("test.sleep", cmd_test_sleep, ARGS(test_sleep_args)),
-#endif
-};
-const unsigned cmd_method_count = sizeof cmd_methods / sizeof cmd_methods[0];
-
-/* Name lengths of cmd_methods (dispatch_init), so a lookup compares lengths
- * before bytes. */
-static size_t method_name_len[sizeof cmd_methods / sizeof cmd_methods[0]];
-
-/* A queued write: owns a copy of the message (the decoded arguments point
- * into it), the zone they were decoded into, and the result bytes. */
+/* A queued request: one allocation holding the job, the message copy that
+ * the decoded strings point into, and the arrays and maps of its arguments
+ * (proto_obj_clone). Its cost is what it really holds. */
 typedef struct {
-    writer_job_t base;  /* must be first */
-    server_t *srv;      /* shared state */
-    unsigned method;    /* index into cmd_methods */
-    void *owner;        /* connection to answer */
-    bool notify;        /* notification: no reply */
-    uint32_t msgid;     /* request id */
-    uint64_t t0_ns;     /* when the request was dispatched */
-    msgpack_zone zone;  /* decoded arguments */
-    cmd_args_t in;      /* bound arguments */
-    proto_buf_t result; /* packed result object */
-    size_t len;         /* message bytes */
-    uint8_t msg[];      /* message copy */
+    exec_job_t base;                      /* must be first */
+    server_t *srv;                        /* shared state (handlers read cfg and crypto only) */
+    unsigned method;                      /* index into srv->methods */
+    void *owner;                          /* connection to answer; NULL for internal calls */
+    bool notify;                          /* notification: no reply */
+    uint32_t msgid;                       /* request id */
+    uint64_t t0_ns;                       /* when the request's bytes arrived */
+    size_t cost;                          /* bytes charged to the memory budget */
+    msgpack_object args;                  /* the argument map, cloned (nil when none) */
+    cmd_args_t in;                        /* bound arguments, pointing into args */
+    proto_buf_t result;                   /* packed result object */
+    size_t len;                           /* message bytes */
+    uint8_t *msg;                         /* message copy (inside this allocation) */
+    _Alignas(max_align_t) uint8_t tail[]; /* arena for args' arrays, then msg */
 } dispatch_job_t;
 
 int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
@@ -207,11 +48,54 @@ int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
     return code < 0 ? code : -code;
 }
 
+/* The method table: the built-in methods, then registered ones. Name
+ * lengths are kept beside it so a lookup compares lengths before bytes. */
+typedef struct {
+    cmd_method_t *all; /* srv->methods */
+    size_t *name_len;  /* strlen of each name */
+    unsigned n, cap;   /* entries used, allocated */
+} dispatch_table_t;
+
+static dispatch_table_t table;
+
+int dispatch_register(server_t *srv, const cmd_method_t *ms, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (ms[i].nargs > CMD_MAX_ARGS)
+            return -1;
+        for (unsigned k = 0; k < table.n; k++)
+            if (strcmp(table.all[k].name, ms[i].name) == 0)
+                return -1;
+    }
+    if (table.n + n > table.cap) {
+        unsigned cap = table.cap ? table.cap : 64;
+        while (cap < table.n + n)
+            cap *= 2;
+        cmd_method_t *all = realloc(table.all, cap * sizeof *all);
+        if (!all)
+            return -1;
+        table.all = all;
+        size_t *lens = realloc(table.name_len, cap * sizeof *lens);
+        if (!lens)
+            return -1;
+        table.name_len = lens;
+        table.cap = cap;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        table.all[table.n] = ms[i];
+        table.name_len[table.n] = strlen(ms[i].name);
+        table.n++;
+    }
+    srv->methods = table.all;
+    srv->nmethods = table.n;
+    return 0;
+}
+
 int dispatch_init(server_t *srv)
 {
-    for (unsigned i = 0; i < cmd_method_count; i++)
-        method_name_len[i] = strlen(cmd_methods[i].name);
-    srv->method_stats = calloc(cmd_method_count, sizeof *srv->method_stats);
+    srv->methods = table.all;
+    srv->nmethods = table.n;
+    srv->method_stats = calloc(table.n ? table.n : 1, sizeof *srv->method_stats);
     return srv->method_stats ? 0 : -1;
 }
 
@@ -219,12 +103,17 @@ void dispatch_deinit(server_t *srv)
 {
     free(srv->method_stats);
     srv->method_stats = NULL;
+    free(table.all);
+    free(table.name_len);
+    memset(&table, 0, sizeof table);
+    srv->methods = NULL;
+    srv->nmethods = 0;
 }
 
 static int method_lookup(proto_str_t name)
 {
-    for (unsigned i = 0; i < cmd_method_count; i++) {
-        if (method_name_len[i] == name.len && memcmp(cmd_methods[i].name, name.ptr, name.len) == 0)
+    for (unsigned i = 0; i < table.n; i++) {
+        if (table.name_len[i] == name.len && memcmp(table.all[i].name, name.ptr, name.len) == 0)
             return (int)i;
     }
     return -1;
@@ -378,8 +267,6 @@ static void pack_error(proto_buf_t *out, uint32_t msgid, const proto_err_t *err)
     proto_pack_error_response(&pk, msgid, err);
 }
 
-static int run_write(writer_job_t *base, store_t *w);
-
 /* A handler that succeeded without packing its result is a bug: answer
  * INTERNAL rather than send a reply with a missing element. */
 static int no_result(const cmd_method_t *m, proto_err_t *err)
@@ -388,83 +275,135 @@ static int no_result(const cmd_method_t *m, proto_err_t *err)
     return proto_err_set(err, PROTO_E_INTERNAL, "%s produced no result", m->name);
 }
 
-#define DISPATCH_ZONE_CHUNK 2048
-
-size_t dispatch_job_cost(size_t len)
-{
-    return sizeof(dispatch_job_t) + len + DISPATCH_ZONE_CHUNK;
-}
-
-/* Queues a write: copies the message, decodes it again into the job's own
- * zone (the loop's zone is reused for the next message) and submits it. */
-static dispatch_result_t queue_write(server_t *srv, unsigned mi, const proto_msg_t *msg,
-                                     const uint8_t *bytes, size_t len, void *owner, uint64_t t0,
-                                     proto_buf_t *out)
-{
-    proto_err_t err;
-    size_t cost = dispatch_job_cost(len);
-    if (srv->write_queue_bytes + cost > (uint64_t)srv->cfg.write_queue_bytes) {
-        /* The writer is behind: refuse now rather than hold unbounded
-         * memory. Nothing was written, so a retry is safe. */
-        if (msg->type == PROTO_MSG_REQUEST) {
-            proto_err_set(&err, PROTO_E_UNAVAILABLE,
-                          "the write queue is full (%llu bytes waiting); retry shortly",
-                          (unsigned long long)srv->write_queue_bytes);
-            pack_error(out, msg->msgid, &err);
-        }
-        stats_record(&srv->method_stats[mi], stats_now_ns() - t0, true);
-        return DISPATCH_DONE;
-    }
-    dispatch_job_t *job = malloc(sizeof *job + len);
-    if (!job) {
-        if (msg->type == PROTO_MSG_REQUEST) {
-            proto_err_set(&err, PROTO_E_UNAVAILABLE, "out of memory queueing the write");
-            pack_error(out, msg->msgid, &err);
-        }
-        return DISPATCH_DONE;
-    }
-    memset(job, 0, sizeof *job);
-    job->base.run = run_write;
-    job->srv = srv;
-    job->method = mi;
-    job->owner = owner;
-    job->notify = msg->type == PROTO_MSG_NOTIFY;
-    job->msgid = msg->msgid;
-    job->t0_ns = t0;
-    job->len = len;
-    memcpy(job->msg, bytes, len);
-    proto_buf_init(&job->result);
-    msgpack_zone_init(&job->zone, DISPATCH_ZONE_CHUNK);
-    proto_msg_t again;
-    /* Cannot fail: the same bytes were just decoded and checked. */
-    proto_msg_decode(job->msg, len, &job->zone, &again);
-    bind_args(&cmd_methods[mi], again.args, &job->in, &err);
-    srv->write_queue_bytes += cost;
-    writer_submit(srv->writer, &job->base);
-    return DISPATCH_QUEUED;
-}
-
-/* Writer thread: runs the handler inside the job's savepoint. */
-static int run_write(writer_job_t *base, store_t *w)
+/* Pool or writer thread: runs the handler on the executor's connection. */
+static int run_job(exec_job_t *base, store_t *conn)
 {
     dispatch_job_t *job = (dispatch_job_t *)base;
+    const cmd_method_t *m = &job->srv->methods[job->method];
     msgpack_packer pk;
     msgpack_packer_init(&pk, &job->result, proto_buf_msgpack_write);
-    cmd_ctx_t ctx = {.srv = job->srv, .store = w, .pk = &pk, .err = &base->err, .in = job->in};
-    int rc = cmd_methods[job->method].fn(&ctx);
+    cmd_ctx_t ctx = {.srv = job->srv, .store = conn, .pk = &pk, .err = &base->err, .in = job->in};
+    int rc = m->fn(&ctx);
     if (rc == 0 && job->result.failed)
-        rc = proto_err_set(&base->err, PROTO_E_UNAVAILABLE, "out of memory building the reply");
+        rc = proto_err_set(&base->err, PROTO_E_OUT_OF_MEMORY, "out of memory building the reply");
     else if (rc == 0 && job->result.len == 0)
-        rc = no_result(&cmd_methods[job->method], &base->err);
+        rc = no_result(m, &base->err);
     return rc;
 }
 
+size_t dispatch_job_cost(size_t len, const msgpack_object *args)
+{
+    return sizeof(dispatch_job_t) + (args ? proto_obj_clone_size(args) : 0) + len;
+}
+
+/* Answers a request that could not be queued: nothing ran, so the client
+ * may send it again as it is. */
+static dispatch_result_t refuse_job(server_t *srv, unsigned mi, const proto_msg_t *msg,
+                                    proto_buf_t *out, uint64_t t0, const proto_err_t *err)
+{
+    if (msg->type == PROTO_MSG_REQUEST)
+        pack_error(out, msg->msgid, err);
+    stats_record(&srv->method_stats[mi], stats_now_ns() - t0, true);
+    return DISPATCH_DONE;
+}
+
+/* Hands a POOL or WRITER request to its executor as one job: checks the
+ * budgets, copies the message and its decoded arguments, binds them, and
+ * submits it. Nothing is decoded again. */
+static dispatch_result_t queue_job(server_t *srv, unsigned mi, const proto_msg_t *msg,
+                                   const uint8_t *bytes, size_t len, dispatch_conn_t *conn,
+                                   uint64_t t0, proto_buf_t *out)
+{
+    const cmd_method_t *m = &srv->methods[mi];
+    size_t arena = msg->args ? proto_obj_clone_size(msg->args) : 0;
+    size_t cost = sizeof(dispatch_job_t) + arena + len;
+    uint64_t budget = (uint64_t)srv->cfg.memory_budget_bytes;
+    proto_err_t err;
+    if (m->cls == CMD_WRITER &&
+        srv->write_queue_bytes + cost > (uint64_t)srv->cfg.write_queue_bytes) {
+        /* The writer is behind: refuse now rather than hold unbounded
+         * memory. */
+        proto_err_set(&err, PROTO_E_UNAVAILABLE,
+                      "the write queue is full (%llu bytes waiting); retry shortly",
+                      (unsigned long long)srv->write_queue_bytes);
+        return refuse_job(srv, mi, msg, out, t0, &err);
+    }
+    if (srv->mem.used + cost > budget) {
+        srv->mem.refused++;
+        proto_err_set(&err, PROTO_E_OUT_OF_MEMORY,
+                      "the server's memory budget is in use (%llu bytes held); retry shortly",
+                      (unsigned long long)srv->mem.used);
+        return refuse_job(srv, mi, msg, out, t0, &err);
+    }
+    if (conn && conn->held + cost > budget / 4) {
+        /* One connection may not take the whole budget from the others. */
+        srv->mem.refused++;
+        proto_err_set(&err, PROTO_E_OUT_OF_MEMORY,
+                      "this connection holds %llu bytes of the server's memory budget, "
+                      "its share; read the replies, then retry",
+                      (unsigned long long)conn->held);
+        return refuse_job(srv, mi, msg, out, t0, &err);
+    }
+    dispatch_job_t *job = malloc(sizeof *job + arena + len);
+    if (!job) {
+        proto_err_set(&err, PROTO_E_OUT_OF_MEMORY,
+                      "out of memory queueing the request (%llu bytes held); retry shortly",
+                      (unsigned long long)srv->mem.used);
+        return refuse_job(srv, mi, msg, out, t0, &err);
+    }
+    memset(job, 0, sizeof *job);
+    job->base.run = run_job;
+    job->srv = srv;
+    job->method = mi;
+    job->owner = conn ? conn->owner : NULL;
+    job->notify = msg->type == PROTO_MSG_NOTIFY;
+    job->msgid = msg->msgid;
+    job->t0_ns = t0;
+    job->cost = cost;
+    job->len = len;
+    job->msg = job->tail + arena;
+    memcpy(job->msg, bytes, len);
+    proto_buf_init(&job->result);
+    const msgpack_object *args = NULL;
+    if (msg->args) {
+        proto_obj_clone(&job->args, msg->args, bytes, job->msg, job->tail);
+        args = &job->args;
+    }
+    if (bind_args(m, args, &job->in, &err) != 0) {
+        /* Cannot happen: the same arguments were just checked. */
+        free(job);
+        return refuse_job(srv, mi, msg, out, t0, &err);
+    }
+    srv->mem.used += cost;
+    srv->mem.jobs += cost;
+    if (conn)
+        conn->cost = cost;
+    if (m->cls == CMD_WRITER) {
+        srv->write_queue_bytes += cost;
+        writer_submit(srv->writer, &job->base);
+    } else {
+        pool_submit(srv->pool, &job->base);
+    }
+    return DISPATCH_QUEUED;
+}
+
 dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t len,
-                                   msgpack_zone *zone, proto_buf_t *out, void *owner, uint64_t t0)
+                                   msgpack_zone *zone, proto_buf_t *out, dispatch_conn_t *conn,
+                                   uint64_t t0)
 {
     proto_msg_t msg;
     msgpack_zone_clear(zone);
     int rc = proto_msg_decode(bytes, len, zone, &msg);
+    if (rc == -PROTO_E_OUT_OF_MEMORY) {
+        /* The server's shortage, not the client's fault: the request did
+         * not run; answer it (retriable) and keep the connection. */
+        log_event(LOG_WARN, "out_of_memory", " at=decode bytes=%zu", len);
+        proto_err_t err;
+        proto_err_set(&err, rc, NULL);
+        if (msg.has_msgid)
+            pack_error(out, msg.msgid, &err);
+        return DISPATCH_DONE;
+    }
     if (rc != 0) {
         srv->protocol_errors++;
         log_event(LOG_WARN, "protocol_error", " code=%s", proto_error_name(rc));
@@ -497,7 +436,7 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
             pack_error(out, msg.msgid, &err);
         return DISPATCH_DONE;
     }
-    const cmd_method_t *m = &cmd_methods[mi];
+    const cmd_method_t *m = &srv->methods[mi];
     cmd_ctx_t ctx = {.srv = srv, .store = srv->reader, .err = &err};
     if (!msg.params_ok)
         rc = proto_err_set(&err, PROTO_E_INVALID_PARAMS, NULL);
@@ -509,8 +448,11 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
         stats_record(&srv->method_stats[mi], stats_now_ns() - t0, true);
         return DISPATCH_DONE;
     }
-    if (m->write)
-        return queue_write(srv, (unsigned)mi, &msg, bytes, len, owner, t0, out);
+    if (m->cls != CMD_LOOP) {
+        /* The checklist ran on the loop's decode; the job binds its own
+         * copy of the same arguments (which cannot fail). */
+        return queue_job(srv, (unsigned)mi, &msg, bytes, len, conn, t0, out);
+    }
 
     /* A read: pack the reply in place; on failure cut it back and answer
      * with the error instead. */
@@ -554,12 +496,17 @@ void dispatch_internal(server_t *srv, const char *method)
     proto_buf_deinit(&out);
 }
 
-void *dispatch_job_owner(const writer_job_t *job)
+uint64_t dispatch_job_held(const exec_job_t *job)
+{
+    return ((const dispatch_job_t *)job)->cost;
+}
+
+void *dispatch_job_owner(const exec_job_t *job)
 {
     return ((const dispatch_job_t *)job)->owner;
 }
 
-void dispatch_job_finish(server_t *srv, writer_job_t *base, proto_buf_t *out)
+void dispatch_job_finish(server_t *srv, exec_job_t *base, proto_buf_t *out)
 {
     dispatch_job_t *job = (dispatch_job_t *)base;
     if (out && !job->notify) {
@@ -573,8 +520,10 @@ void dispatch_job_finish(server_t *srv, writer_job_t *base, proto_buf_t *out)
         }
     }
     stats_record(&srv->method_stats[job->method], stats_now_ns() - job->t0_ns, base->rc != 0);
-    srv->write_queue_bytes -= dispatch_job_cost(job->len);
-    msgpack_zone_destroy(&job->zone);
+    if (srv->methods[job->method].cls == CMD_WRITER)
+        srv->write_queue_bytes -= job->cost;
+    srv->mem.used -= job->cost;
+    srv->mem.jobs -= job->cost;
     proto_buf_deinit(&job->result);
     free(job);
 }

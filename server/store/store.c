@@ -177,6 +177,21 @@ static int store_open(const store_options_t *o, bool writer, store_t **out, prot
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, o->busy_timeout_ms);
+    /* No SQL may corrupt the file (writable_schema, shadow tables), and on
+     * the read-only connections that will run the app's queries no function
+     * or view in the schema runs with more trust than the query itself. The
+     * writer keeps trusted_schema on: it runs only our own statements, and
+     * SQLite 3.40.1 refuses the auth schema's CHECK (json_valid(extra))
+     * ("unsafe use of json_valid()") when it is off. */
+    int on = -1, trusted = -1;
+    if (sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on) != SQLITE_OK || on != 1 ||
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, writer ? 1 : 0, &trusted) !=
+            SQLITE_OK ||
+        trusted != (writer ? 1 : 0)) {
+        proto_err_set(err, PROTO_E_INTERNAL, "cannot make the connection to %s defensive", o->path);
+        store_close(s);
+        return -PROTO_E_INTERNAL;
+    }
 
     char pragmas[256];
     if (writer) {
@@ -223,6 +238,7 @@ void store_close(store_t *s)
         return;
     for (int i = 0; i < STORE_STMT_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
+    store_dyn_clear(s);
     sqlite3_close(s->db);
     free(s);
 }

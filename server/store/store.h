@@ -97,6 +97,12 @@ void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes
  * `err` set when it cannot be prepared. Finish with store_q_done(). */
 store_q_t *store_q(store_t *s, store_stmt_id_t id, proto_err_t *err);
 
+/* Starts the dynamic statement `sql` (len bytes, one statement) on `s`,
+ * prepared on first use and cached by its text (at most STORE_DYN_MAX per
+ * connection, least recently used evicted). NULL with `err` set when it
+ * cannot be prepared. Finish with store_q_done(). */
+store_q_t *store_q_sql(store_t *s, const char *sql, size_t len, proto_err_t *err);
+
 void store_q_text(store_q_t *q, int i, const char *p, size_t n);
 void store_q_blob(store_q_t *q, int i, const void *p, size_t n);
 void store_q_int(store_q_t *q, int i, int64_t v);
@@ -131,15 +137,5 @@ void store_unlock(int fd);
 
 /* The linked SQLite library's version string. */
 const char *store_sqlite_version(void);
-
-/* Test builds only (NOORMME_TEST_METHODS): a key/value table for the test.*
- * methods that exercise the write path. */
-int store_test_init(store_t *w, proto_err_t *err);
-int store_test_put(store_t *w, const char *key, size_t klen, const void *val, size_t vlen,
-                   proto_err_t *err);
-/* Appends the stored value to *out and sets *found (false: nothing appended). */
-int store_test_get(store_t *s, const char *key, size_t klen, proto_buf_t *out, bool *found,
-                   proto_err_t *err);
-int store_test_count(store_t *s, int64_t *n, proto_err_t *err);
 
 #endif

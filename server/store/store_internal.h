@@ -6,11 +6,27 @@
 
 #include "store.h"
 
+/* Dynamic statements kept per connection, by SQL text (least recently
+ * used goes first). */
+#define STORE_DYN_MAX 64
+
+typedef struct {
+    char *sql;          /* the text (owned), NULL when the slot is free */
+    size_t len;         /* its length */
+    sqlite3_stmt *stmt; /* prepared */
+    uint64_t used;      /* store clock at the last use */
+} store_dyn_t;
+
 struct store {
     sqlite3 *db;                           /* the connection */
     bool writer;                           /* opened read-write */
     sqlite3_stmt *stmts[STORE_STMT_COUNT]; /* prepared lazily, finalized at close */
+    store_dyn_t dyn[STORE_DYN_MAX];        /* dynamic statements */
+    uint64_t dyn_clock;                    /* advances per dynamic lookup */
 };
+
+/* Finalizes the dynamic statements (store_close). */
+void store_dyn_clear(store_t *s);
 
 /* The prepared, reset statement `id`, or NULL with `err` set. */
 sqlite3_stmt *store_stmt(store_t *s, store_stmt_id_t id, proto_err_t *err);

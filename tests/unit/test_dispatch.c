@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "proto_errors.h"
 #include "proto_rpc.h"
+#include "test_methods.h"
 
 typedef struct {
     char dir[64];
@@ -53,13 +54,17 @@ static int setup(void **state)
                          .wal_limit_bytes = 1 << 20};
     proto_err_t err;
     assert_int_equal(store_open_writer(&o, &f->w, &err), 0);
-    assert_int_equal(store_test_init(f->w, &err), 0);
     assert_int_equal(store_open_reader(&o, &f->srv.reader, &err), 0);
+    assert_int_equal(dispatch_register(&f->srv, cmd_builtin_methods, cmd_builtin_method_count), 0);
+    assert_int_equal(test_methods_hook(&f->srv, f->w, &err), 0);
     assert_int_equal(dispatch_init(&f->srv), 0);
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
+    f->srv.done = exec_done_new(on_wake, f);
+    assert_non_null(f->srv.done);
+    assert_int_equal(pool_start(&o, 1, f->srv.done, &f->srv.pool, &err), 0);
     writer_options_t wo = {.batch_max = 64, .checkpoint_idle_ms = 1000};
-    f->srv.writer = writer_start(f->w, &wo, on_wake, f);
+    f->srv.writer = writer_start(f->w, &wo, f->srv.done);
     assert_non_null(f->srv.writer);
     msgpack_zone_init(&f->zone, 1024);
     *state = f;
@@ -69,11 +74,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    writer_job_t *left = writer_stop(f->srv.writer);
-    for (writer_job_t *j = left, *n; j; j = n) {
+    pool_stop(f->srv.pool);
+    writer_stop(f->srv.writer);
+    for (exec_job_t *j = exec_done_take(f->srv.done), *n; j; j = n) {
         n = j->next;
         dispatch_job_finish(&f->srv, j, NULL);
     }
+    exec_done_free(f->srv.done);
     store_close(f->srv.reader);
     store_close(f->w);
     dispatch_deinit(&f->srv);
@@ -114,15 +121,16 @@ static dispatch_result_t roundtrip(fixture_t *f, proto_buf_t *msg, msgpack_unpac
 {
     proto_buf_t *out = &f->out;
     out->len = 0;
+    dispatch_conn_t dc = {.owner = f};
     dispatch_result_t r =
-        dispatch_message(&f->srv, msg->data, msg->len, &f->zone, out, f, stats_now_ns());
+        dispatch_message(&f->srv, msg->data, msg->len, &f->zone, out, &dc, stats_now_ns());
     if (r == DISPATCH_QUEUED) {
-        writer_job_t *done = NULL;
+        exec_job_t *done = NULL;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 10;
         pthread_mutex_lock(&f->mu);
-        while (!(done = writer_take_done(f->srv.writer))) {
+        while (!(done = exec_done_take(f->srv.done))) {
             f->woken = false;
             while (!f->woken)
                 assert_int_equal(pthread_cond_timedwait(&f->cv, &f->mu, &until), 0);
@@ -464,9 +472,23 @@ static void pack_sleep(msgpack_packer *pk)
     msgpack_pack_int(pk, 200);
 }
 
+/* What a queued job of message `m` holds: its bytes plus its decoded
+ * argument map. */
+static size_t cost_of(const proto_buf_t *m)
+{
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    proto_msg_t msg;
+    assert_int_equal(proto_msg_decode(m->data, m->len, &z, &msg), 0);
+    size_t c = dispatch_job_cost(m->len, msg.args);
+    msgpack_zone_destroy(&z);
+    return c;
+}
+
 static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
 {
     fixture_t *f = *state;
+    dispatch_conn_t dc = {.owner = f};
     proto_buf_t sleep_msg, fits, over, out;
     proto_buf_init(&sleep_msg);
     proto_buf_init(&fits);
@@ -480,15 +502,14 @@ static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
     assert_int_equal(over.len, fits.len + 1);
     /* Room for the sleeping job (which keeps the queue occupied) plus
      * exactly `fits`. */
-    f->srv.cfg.write_queue_bytes =
-        (int64_t)(dispatch_job_cost(sleep_msg.len) + dispatch_job_cost(fits.len));
+    f->srv.cfg.write_queue_bytes = (int64_t)(cost_of(&sleep_msg) + cost_of(&fits));
 
-    assert_int_equal(
-        dispatch_message(&f->srv, sleep_msg.data, sleep_msg.len, &f->zone, &out, f, stats_now_ns()),
-        DISPATCH_QUEUED);
+    assert_int_equal(dispatch_message(&f->srv, sleep_msg.data, sleep_msg.len, &f->zone, &out, &dc,
+                                      stats_now_ns()),
+                     DISPATCH_QUEUED);
     /* One byte past the cap: refused at once, nothing queued. */
     assert_int_equal(
-        dispatch_message(&f->srv, over.data, over.len, &f->zone, &out, f, stats_now_ns()),
+        dispatch_message(&f->srv, over.data, over.len, &f->zone, &out, &dc, stats_now_ns()),
         DISPATCH_DONE);
     msgpack_unpacked reply;
     msgpack_unpacked_init(&reply);
@@ -499,13 +520,12 @@ static void test_dispatch_write_queue_cap_refuses_writes_past_it(void **state)
     const msgpack_object *text = &reply.data.via.array.ptr[2].via.array.ptr[2];
     assert_non_null(memmem(text->via.str.ptr, text->via.str.size, "write queue is full", 19));
     msgpack_unpacked_destroy(&reply);
-    assert_int_equal(f->srv.write_queue_bytes, dispatch_job_cost(sleep_msg.len));
+    assert_int_equal(f->srv.write_queue_bytes, cost_of(&sleep_msg));
     /* Exactly at the cap: queued. */
     assert_int_equal(
-        dispatch_message(&f->srv, fits.data, fits.len, &f->zone, &out, f, stats_now_ns()),
+        dispatch_message(&f->srv, fits.data, fits.len, &f->zone, &out, &dc, stats_now_ns()),
         DISPATCH_QUEUED);
-    assert_int_equal(f->srv.write_queue_bytes,
-                     dispatch_job_cost(sleep_msg.len) + dispatch_job_cost(fits.len));
+    assert_int_equal(f->srv.write_queue_bytes, cost_of(&sleep_msg) + cost_of(&fits));
     proto_buf_deinit(&sleep_msg);
     proto_buf_deinit(&fits);
     proto_buf_deinit(&over);

@@ -15,6 +15,7 @@
 
 #include "proto_errors.h"
 #include "store.h"
+#include "test_methods.h"
 #include "store_internal.h"
 
 typedef struct {

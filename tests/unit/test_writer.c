@@ -14,13 +14,14 @@
 
 #include "proto_errors.h"
 #include "store.h"
+#include "test_methods.h"
 #include "writer.h"
 
 typedef struct {
-    writer_job_t base; /* must be first */
-    char key[32];      /* row written */
-    int sleep_ms;      /* hold the writer this long first */
-    bool fail;         /* write, then fail */
+    exec_job_t base; /* must be first */
+    char key[32];    /* row written */
+    int sleep_ms;    /* hold the writer this long first */
+    bool fail;       /* write, then fail */
 } job_t;
 
 typedef struct {
@@ -28,13 +29,14 @@ typedef struct {
     char path[128];
     store_t *w;
     writer_t *wr;
+    exec_done_t *dq; /* the completion queue */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int done;    /* jobs collected back */
     job_t *jobs; /* all jobs of the test */
 } fixture_t;
 
-static int run_job(writer_job_t *base, store_t *w)
+static int run_job(exec_job_t *base, store_t *w)
 {
     job_t *j = (job_t *)base;
     if (j->sleep_ms) {
@@ -52,7 +54,7 @@ static void on_done(void *arg)
 {
     fixture_t *f = arg;
     pthread_mutex_lock(&f->mu);
-    for (writer_job_t *j = writer_take_done(f->wr); j; j = j->next)
+    for (exec_job_t *j = exec_done_take(f->dq); j; j = j->next)
         f->done++;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
@@ -91,7 +93,8 @@ static fixture_t *start(int batch_max, int njobs)
     }
     writer_options_t wo = {.batch_max = batch_max, .checkpoint_idle_ms = 50};
     pthread_mutex_lock(&f->mu); /* on_done must not run before f->wr is set */
-    f->wr = writer_start(f->w, &wo, on_done, f);
+    f->dq = exec_done_new(on_done, f);
+    f->wr = writer_start(f->w, &wo, f->dq);
     pthread_mutex_unlock(&f->mu);
     assert_non_null(f->wr);
     return f;
@@ -101,6 +104,8 @@ static void finish(fixture_t *f)
 {
     if (f->wr)
         writer_stop(f->wr);
+    exec_done_take(f->dq); /* the jobs are the fixture's own storage */
+    exec_done_free(f->dq);
     store_close(f->w);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
