@@ -10,20 +10,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const DEF_PATH = resolve(here, '../../protocol/errors.def');
 export const OUT_PATH = resolve(here, '../src/errors.generated.ts');
 
-// Errors the protocol page (docs/PROTOCOL.md, "retry?") says are safe to
-// retry as they are: nothing was run, or nothing was lost. errors.def has no
-// retry column, so the list lives here; a test compares it with the page.
-export const RETRIABLE = new Set([
-  'MESSAGE_TIMEOUT',
-  'TOO_MANY_CONNECTIONS',
-  'IDLE_TIMEOUT',
-  'SHUTTING_DOWN',
-  'UNAVAILABLE',
-]);
+const LINE =
+  /^PROTO_ERROR\(\s*(\d+)\s*,\s*([A-Z][A-Z0-9_]*)\s*,\s*(REQUEST|PROTOCOL)\s*,\s*(RETRIABLE|FINAL)\s*,\s*"((?:[^"\\]|\\.)*)"\s*\)\s*$/;
 
-const LINE = /^PROTO_ERROR\(\s*(\d+)\s*,\s*([A-Z][A-Z0-9_]*)\s*,\s*(REQUEST|PROTOCOL)\s*,\s*"((?:[^"\\]|\\.)*)"\s*\)\s*$/;
-
-/** Parses errors.def text into [{code, name, severity, message}]. Throws on a
+/** Parses errors.def text into [{code, name, severity, retriable, message}]. Throws on a
  * PROTO_ERROR line it cannot read, a repeated code or a repeated name. */
 export function parseErrorsDef(text) {
   const entries = [];
@@ -32,11 +22,12 @@ export function parseErrorsDef(text) {
     if (!line.startsWith('PROTO_ERROR(')) continue;
     const m = LINE.exec(line);
     if (!m) throw new Error(`errors.def: cannot parse line: ${line}`);
-    const message = m[4].replace(/\\(.)/g, '$1');
+    const message = m[5].replace(/\\(.)/g, '$1');
     entries.push({
       code: Number(m[1]),
       name: m[2],
       severity: m[3] === 'PROTOCOL' ? 'protocol' : 'request',
+      retriable: m[4] === 'RETRIABLE',
       message,
     });
   }
@@ -81,7 +72,7 @@ export function generateErrors(defText) {
   );
   for (const e of entries) {
     const cls = className(e.name);
-    const retriable = RETRIABLE.has(e.name);
+    const retriable = e.retriable;
     out.push(
       `/** ${e.code} ${e.name} (${e.severity} error${retriable ? ', retriable' : ''}): ${e.message}. */`,
       `export class ${cls} extends NoormmeError {`,

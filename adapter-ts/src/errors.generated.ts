@@ -28,6 +28,7 @@ export const ErrorCode = {
   READ_ONLY: 304,
   CORRUPT: 305,
   DECRYPT_FAILED: 306,
+  OUT_OF_MEMORY: 307,
 } as const;
 
 /** A wire NAME from protocol/errors.def. */
@@ -217,6 +218,14 @@ export class DecryptFailedError extends NoormmeError {
   }
 }
 
+/** 307 OUT_OF_MEMORY (request error, retriable): the server is out of memory or over its memory budget; retry shortly. */
+export class OutOfMemoryError extends NoormmeError {
+  static readonly code = 307;
+  constructor(message: string = 'the server is out of memory or over its memory budget; retry shortly', details: ErrorDetails = {}) {
+    super(307, 'OUT_OF_MEMORY', message, details, 'request', true);
+  }
+}
+
 /** The class of each wire code. */
 export const errorClassByCode: ReadonlyMap<
   number,
@@ -245,4 +254,5 @@ export const errorClassByCode: ReadonlyMap<
   [304, ReadOnlyError],
   [305, CorruptError],
   [306, DecryptFailedError],
+  [307, OutOfMemoryError],
 ]);

@@ -49,11 +49,11 @@ describe('generated error classes', () => {
   });
 
   it('a change to errors.def changes the output (the check above can fail)', () => {
-    const changed = defText + '\nPROTO_ERROR(399, TEST_ONLY_ERROR, REQUEST, "added by a test")\n';
+    const changed = defText + '\nPROTO_ERROR(399, TEST_ONLY_ERROR, REQUEST, FINAL, "added by a test")\n';
     const out = gen.generateErrors(changed);
     assert.notEqual(out, gen.generateErrors(defText));
     assert.match(out, /export class TestOnlyError extends NoormmeError/);
-    assert.throws(() => gen.parseErrorsDef(defText + '\nPROTO_ERROR(1, DUP, REQUEST, "x")\n'), /appears twice/);
+    assert.throws(() => gen.parseErrorsDef(defText + '\nPROTO_ERROR(1, DUP, REQUEST, FINAL, "x")\n'), /appears twice/);
     assert.throws(() => gen.parseErrorsDef('PROTO_ERROR(oops)\n'), /cannot parse/);
   });
 
