@@ -78,69 +78,102 @@ static int stmt_run(store_t *s, store_stmt_id_t id, proto_err_t *err)
 
 store_q_t *store_q(store_t *s, store_stmt_id_t id, proto_err_t *err)
 {
-    return (store_q_t *)store_stmt(s, id, err);
+    sqlite3_stmt *st = store_stmt(s, id, err);
+    if (!st)
+        return NULL;
+    store_q_t *q = &s->qs[id];
+    q->st = st;
+    q->bind_rc = SQLITE_OK;
+    q->bind_index = 0;
+    return q;
+}
+
+/* Remembers the first bind that failed: store_q_step then refuses to run a
+ * statement that would miss a parameter. */
+static void bind_result(store_q_t *q, int i, int rc)
+{
+    if (rc != SQLITE_OK && q->bind_rc == SQLITE_OK) {
+        q->bind_rc = rc;
+        q->bind_index = i;
+    }
 }
 
 void store_q_text(store_q_t *q, int i, const char *p, size_t n)
 {
-    sqlite3_bind_text((sqlite3_stmt *)q, i, p, (int)n, SQLITE_STATIC);
+    /* A NULL pointer would bind SQL NULL: empty text stays text. */
+    bind_result(
+        q, i,
+        sqlite3_bind_text64(q->st, i, p ? p : "", (sqlite3_uint64)n, SQLITE_STATIC, SQLITE_UTF8));
 }
 
 void store_q_blob(store_q_t *q, int i, const void *p, size_t n)
 {
-    sqlite3_bind_blob((sqlite3_stmt *)q, i, p, (int)n, SQLITE_STATIC);
+    bind_result(q, i,
+                p ? sqlite3_bind_blob64(q->st, i, p, (sqlite3_uint64)n, SQLITE_STATIC)
+                  : sqlite3_bind_zeroblob(q->st, i, 0));
 }
 
 void store_q_int(store_q_t *q, int i, int64_t v)
 {
-    sqlite3_bind_int64((sqlite3_stmt *)q, i, v);
+    bind_result(q, i, sqlite3_bind_int64(q->st, i, v));
 }
 
 void store_q_null(store_q_t *q, int i)
 {
-    sqlite3_bind_null((sqlite3_stmt *)q, i);
+    bind_result(q, i, sqlite3_bind_null(q->st, i));
 }
 
 int store_q_step(store_t *s, store_q_t *q, proto_err_t *err)
 {
-    int rc = sqlite3_step((sqlite3_stmt *)q);
+    if (q->bind_rc != SQLITE_OK) {
+        int code = store_error(s, q->bind_rc, false, err);
+        snprintf(err->message, sizeof err->message,
+                 "%s: cannot bind parameter %d of the statement (sqlite: %s)",
+                 proto_error_message(err->code), q->bind_index, sqlite3_errstr(q->bind_rc));
+        return code;
+    }
+    int rc = sqlite3_step(q->st);
     if (rc == SQLITE_ROW)
         return STORE_ROW;
     if (rc == SQLITE_DONE)
         return STORE_DONE;
     int code = store_error(s, rc, s->writer, err);
-    sqlite3_reset((sqlite3_stmt *)q);
+    sqlite3_reset(q->st);
     return code;
 }
 
 bool store_q_is_null(store_q_t *q, int col)
 {
-    return sqlite3_column_type((sqlite3_stmt *)q, col) == SQLITE_NULL;
+    return sqlite3_column_type(q->st, col) == SQLITE_NULL;
 }
 
 int64_t store_q_col_int(store_q_t *q, int col)
 {
-    return sqlite3_column_int64((sqlite3_stmt *)q, col);
+    return sqlite3_column_int64(q->st, col);
 }
 
 const char *store_q_col_text(store_q_t *q, int col, size_t *len)
 {
-    const char *p = (const char *)sqlite3_column_text((sqlite3_stmt *)q, col);
-    *len = (size_t)sqlite3_column_bytes((sqlite3_stmt *)q, col);
+    const char *p = (const char *)sqlite3_column_text(q->st, col);
+    *len = (size_t)sqlite3_column_bytes(q->st, col);
     return p ? p : "";
 }
 
 const void *store_q_col_blob(store_q_t *q, int col, size_t *len)
 {
-    const void *p = sqlite3_column_blob((sqlite3_stmt *)q, col);
-    *len = (size_t)sqlite3_column_bytes((sqlite3_stmt *)q, col);
+    const void *p = sqlite3_column_blob(q->st, col);
+    *len = (size_t)sqlite3_column_bytes(q->st, col);
     return p;
 }
 
 void store_q_done(store_q_t *q)
 {
-    if (q)
-        sqlite3_reset((sqlite3_stmt *)q);
+    if (!q)
+        return;
+    sqlite3_reset(q->st);
+    /* Text and blobs are bound SQLITE_STATIC into request memory that is
+     * freed after the reply: no pointer to it may outlive the request. */
+    sqlite3_clear_bindings(q->st);
 }
 
 int64_t store_changes(store_t *s)

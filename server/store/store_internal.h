@@ -6,10 +6,18 @@
 
 #include "store.h"
 
+/* A statement in use through the store_q_* calls. */
+struct store_q {
+    sqlite3_stmt *st; /* the prepared statement (owned by the store's stmts[]) */
+    int bind_rc;      /* result of the first bind that failed since store_q, or SQLITE_OK */
+    int bind_index;   /* the parameter that bind was for */
+};
+
 struct store {
     sqlite3 *db;                           /* the connection */
     bool writer;                           /* opened read-write */
     sqlite3_stmt *stmts[STORE_STMT_COUNT]; /* prepared lazily, finalized at close */
+    store_q_t qs[STORE_STMT_COUNT];        /* the store_q state of each statement */
 };
 
 /* The prepared, reset statement `id`, or NULL with `err` set. */
