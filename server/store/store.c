@@ -347,10 +347,44 @@ int store_lock(const char *db_path, int *fd_out, proto_err_t *err)
     int n = snprintf(path, sizeof path, "%s.lock", real);
     if (n < 0 || (size_t)n >= sizeof path)
         return proto_err_set(err, PROTO_E_INTERNAL, "database path is too long");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    /* Whoever can write the database directory can put anything at this
+     * path, and noormd may run as root: never follow a symlink, and check
+     * what was opened before writing to it. O_NONBLOCK: a FIFO with no
+     * reader must not hang the start (it is refused below). */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
+            return proto_err_set(err, PROTO_E_READ_ONLY,
+                                 "lock file %s is a symbolic link; refusing to follow it "
+                                 "(remove it if it is not yours)",
+                                 path);
         return proto_err_set(err, PROTO_E_READ_ONLY, "cannot open lock file %s: %s", path,
-                             strerror(errno));
+                             strerror(e));
+    }
+    struct stat st;
+    const char *bad = NULL;
+    char why[96];
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, sizeof why, "cannot be examined (%s)", strerror(errno));
+        bad = why;
+    } else if (!S_ISREG(st.st_mode)) {
+        bad = "is not a regular file";
+    } else if (st.st_uid != geteuid()) {
+        snprintf(why, sizeof why, "is owned by uid %ld, not by this server's uid %ld",
+                 (long)st.st_uid, (long)geteuid());
+        bad = why;
+    } else if (st.st_nlink != 1) {
+        /* A hard link to someone else's file passes the checks above
+         * when that someone is us (root). */
+        bad = "has more than one name (a hard link)";
+    }
+    if (bad) {
+        close(fd);
+        return proto_err_set(err, PROTO_E_READ_ONLY,
+                             "lock file %s %s; refusing to use it (remove it if it is not yours)",
+                             path, bad);
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         char owner[32] = "";
@@ -365,6 +399,7 @@ int store_lock(const char *db_path, int *fd_out, proto_err_t *err)
                                  db_path, owner[0] ? owner : "unknown");
         return proto_err_set(err, PROTO_E_INTERNAL, "cannot lock %s: %s", path, strerror(e));
     }
+    /* Checked and locked: only now is it ours to truncate. */
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {

@@ -130,7 +130,9 @@ int64_t store_changes(store_t *s);
  * flock(2) on "<db_path>.lock" (created 0600, holding the owner's pid) and
  * returns its descriptor in *fd; the lock lasts until store_unlock or exit.
  * A database already owned by another live noormd is refused: two servers
- * would mean two writers. */
+ * would mean two writers. So is a lock path that is a symbolic link, or
+ * anything but a regular file with one link owned by our euid: it is
+ * written only after those checks. */
 int store_lock(const char *db_path, int *fd, proto_err_t *err);
 
 /* Releases the lock taken by store_lock (the file stays). -1 is a no-op. */
