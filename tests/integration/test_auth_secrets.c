@@ -1037,8 +1037,9 @@ test_another_key_on_an_existing_database_finds_no_session_and_decrypts_nothing(v
     rpcc_arg_t get_acct[] = {RPCC_STR("provider", "rekey"), RPCC_STR("providerAccountId", "rk-1")};
     expect_error(&c, 11, "auth.getAccount", get_acct, RPCC_NARGS(get_acct), "DECRYPT_FAILED",
                  "access_token");
-    /* An account whose tokens no longer decrypt can still be unlinked: the
-     * result leaves the undecryptable token out, and the row is gone. */
+    /* issue 7 defect 11: an account whose tokens no longer decrypt can
+     * still be unlinked (the docs said it deleted nothing): the result
+     * leaves the undecryptable token out, and the row is gone. */
     rpcc_arg_t key2[] = {RPCC_STR("provider", "rekey"), RPCC_STR("providerAccountId", "rk-2")};
     const msgpack_object *gone = CALL(&c, 13, "auth.unlinkAccount", key2, &u);
     assert_true(
@@ -1065,7 +1066,20 @@ test_another_key_on_an_existing_database_finds_no_session_and_decrypts_nothing(v
         rpcc_obj_str_eq(rpcc_map_get(CALL(&c, 21, "auth.getAccount", get_acct, &u), "access_token"),
                         "access-under-the-first-key"));
     msgpack_unpacked_destroy(&u);
+    /* The unlink under the other key did delete: the first key does not
+     * bring that account back, and its row is not in the file. */
+    expect_nil_result(&c, 22, "auth.getAccount", key2, RPCC_NARGS(key2));
     rpcc_close(&c);
+    assert_int_equal(testsrv_stop(&srv, TESTSRV_EXIT_TIMEOUT_MS), 0);
+    sqlite3 *db = db_open();
+    assert_int_equal(db_count(db,
+                              "SELECT count(*) FROM accounts WHERE provider = 'rekey' AND "
+                              "provider_account_id = 'rk-2'",
+                              0),
+                     0);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM accounts WHERE provider = 'rekey'", 0), 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_int_equal(testsrv_restart(&srv), 0);
 }
 
 /* Prepares a server keyed only by NOORMME_KEY. */
