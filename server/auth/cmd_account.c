@@ -2,9 +2,9 @@
  *
  * access_token, refresh_token and id_token are stored sealed
  * (crypto_seal). The additional data binds each ciphertext to the table,
- * the column and the account's (provider, providerAccountId): a ciphertext
- * copied to another column or account fails to open instead of being
- * returned as someone else's token. */
+ * the column and the account's (provider, providerAccountId), each field
+ * length-prefixed: a ciphertext copied to another column or account fails
+ * to open instead of being returned as someone else's token. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,25 +45,18 @@ enum {
 
 static const char *const sealed_names[3] = {"access_token", "refresh_token", "id_token"};
 
-/* "accounts" NUL column NUL provider NUL providerAccountId */
-static size_t build_ad(uint8_t *ad, size_t cap, const char *column, proto_str_t provider,
+/* The additional data of a sealed token: the fields "accounts", the
+ * column, the provider and the providerAccountId (crypto_seal
+ * length-prefixes each, so identifiers holding NUL cannot collide). */
+#define AD_FIELDS 4
+static void account_ad(proto_str_t ad[AD_FIELDS], const char *column, proto_str_t provider,
                        proto_str_t account_id)
 {
-    size_t clen = strlen(column), n = 0;
-    if (9 + clen + 1 + provider.len + 1 + account_id.len > cap)
-        return 0;                  /* cannot happen within the argument limits */
-    memcpy(ad + n, "accounts", 9); /* with its NUL */
-    n += 9;
-    memcpy(ad + n, column, clen + 1);
-    n += clen + 1;
-    memcpy(ad + n, provider.ptr, provider.len);
-    n += provider.len;
-    ad[n++] = 0;
-    memcpy(ad + n, account_id.ptr, account_id.len);
-    return n + account_id.len;
+    ad[0] = (proto_str_t){"accounts", 8};
+    ad[1] = (proto_str_t){column, strlen(column)};
+    ad[2] = provider;
+    ad[3] = account_id;
 }
-
-#define AD_CAP 1024
 
 /* Seals the token arguments into `sealed[3]` (empty when absent or nil). */
 static int seal_tokens(cmd_ctx_t *ctx, proto_str_t provider, proto_str_t account_id,
@@ -75,12 +68,15 @@ static int seal_tokens(cmd_ctx_t *ctx, proto_str_t provider, proto_str_t account
         const msgpack_object *o = ctx->in.arg[A_ACCESS_TOKEN + t];
         if (!o || o->type != MSGPACK_OBJECT_STR)
             continue;
-        uint8_t ad[AD_CAP];
-        size_t ad_len = build_ad(ad, sizeof ad, sealed_names[t], provider, account_id);
+        proto_str_t ad[AD_FIELDS];
+        account_ad(ad, sealed_names[t], provider, account_id);
         size_t n = o->via.str.size + CRYPTO_SEAL_OVERHEAD;
         if (proto_buf_reserve(&sealed[t], n) != 0)
             return cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
-        crypto_seal(ctx->srv->crypto, ad, ad_len, o->via.str.ptr, o->via.str.size, sealed[t].data);
+        if (crypto_seal(ctx->srv->crypto, ad, AD_FIELDS, o->via.str.ptr, o->via.str.size,
+                        sealed[t].data) != 0) /* cannot happen within the argument limits */
+            return cmd_fail(ctx, PROTO_E_INTERNAL, sealed_names[t],
+                            "the account key is too long to seal %s under", sealed_names[t]);
         sealed[t].len = n;
     }
     return 0;
@@ -117,11 +113,11 @@ static int pack_account_as(cmd_ctx_t *ctx, store_q_t *q, bool lenient)
             continue;
         size_t slen;
         const uint8_t *s = store_q_col_blob(q, C_ACCESS_TOKEN + t, &slen);
-        uint8_t ad[AD_CAP];
-        size_t ad_len = build_ad(ad, sizeof ad, sealed_names[t], provider, account_id);
+        proto_str_t ad[AD_FIELDS];
+        account_ad(ad, sealed_names[t], provider, account_id);
         if (slen < CRYPTO_SEAL_OVERHEAD ||
             proto_buf_reserve(&plain[t], slen - CRYPTO_SEAL_OVERHEAD + 1) != 0 ||
-            crypto_open(ctx->srv->crypto, ad, ad_len, s, slen, plain[t].data) != 0) {
+            crypto_open(ctx->srv->crypto, ad, AD_FIELDS, s, slen, plain[t].data) != 0) {
             if (lenient) {
                 log_event(LOG_WARN, "token_not_decrypted", " column=%s action=unlink",
                           sealed_names[t]);

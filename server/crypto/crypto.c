@@ -157,27 +157,95 @@ void crypto_hash_token(const crypto_t *c, crypto_hash_purpose_t purpose, const c
                        crypto_generichash_KEYBYTES);
 }
 
-void crypto_seal(const crypto_t *c, const uint8_t *ad, size_t ad_len, const void *plain, size_t len,
-                 uint8_t *out)
+/* Encodes the additional data of a format 2 value: the head byte of the
+ * sealed value (so it cannot be changed either), then every field as its
+ * length, 4 bytes big-endian, and its bytes. Returns the length, or -1
+ * past the bounds in crypto.h. */
+static long ad_encode(uint8_t head, const proto_str_t *ad, size_t nad,
+                      uint8_t buf[1 + CRYPTO_AD_MAX_BYTES])
 {
-    out[0] = c->key_id;
-    uint8_t *nonce = out + 1;
-    randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 +
-                                                   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-                                               NULL, plain, len, ad, ad_len, NULL, nonce, c->seal);
+    if (nad > CRYPTO_AD_MAX_FIELDS)
+        return -1;
+    buf[0] = head;
+    size_t n = 0; /* field bytes written after the head */
+    for (size_t i = 0; i < nad; i++) {
+        if (ad[i].len > CRYPTO_AD_MAX_BYTES - 4 || n > CRYPTO_AD_MAX_BYTES - 4 - ad[i].len)
+            return -1;
+        uint8_t *p = buf + 1 + n;
+        uint32_t len = (uint32_t)ad[i].len;
+        p[0] = (uint8_t)(len >> 24);
+        p[1] = (uint8_t)(len >> 16);
+        p[2] = (uint8_t)(len >> 8);
+        p[3] = (uint8_t)len;
+        if (ad[i].len)
+            memcpy(p + 4, ad[i].ptr, ad[i].len);
+        n += 4 + ad[i].len;
+    }
+    return (long)(1 + n);
 }
 
-int crypto_open(const crypto_t *c, const uint8_t *ad, size_t ad_len, const uint8_t *sealed,
+/* Encodes the additional data of a format 1 value (before issue 7): the
+ * fields joined by NUL. Returns the length, or -1 past the bounds, or when
+ * a field holds a NUL: the encoding is then ambiguous (("x", "a\0b") and
+ * ("x\0a", "b") give the same bytes), so such a value is not opened. */
+static long ad_encode_v1(const proto_str_t *ad, size_t nad, uint8_t buf[1 + CRYPTO_AD_MAX_BYTES])
+{
+    if (nad > CRYPTO_AD_MAX_FIELDS)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < nad; i++) {
+        if ((ad[i].len && memchr(ad[i].ptr, 0, ad[i].len)) || ad[i].len > CRYPTO_AD_MAX_BYTES ||
+            n + (i > 0) > CRYPTO_AD_MAX_BYTES - ad[i].len)
+            return -1;
+        if (i > 0)
+            buf[n++] = 0;
+        if (ad[i].len)
+            memcpy(buf + n, ad[i].ptr, ad[i].len);
+        n += ad[i].len;
+    }
+    return (long)n;
+}
+
+int crypto_seal(const crypto_t *c, const proto_str_t *ad, size_t nad, const void *plain, size_t len,
+                uint8_t *out)
+{
+    uint8_t buf[1 + CRYPTO_AD_MAX_BYTES];
+    uint8_t head = (uint8_t)(c->key_id ^ CRYPTO_SEAL_FORMAT2);
+    long ad_len = ad_encode(head, ad, nad, buf);
+    if (ad_len < 0)
+        return -1;
+    out[0] = head;
+    uint8_t *nonce = out + 1;
+    randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out + 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, plain, len, buf,
+        (unsigned long long)ad_len, NULL, nonce, c->seal);
+    return 0;
+}
+
+int crypto_open(const crypto_t *c, const proto_str_t *ad, size_t nad, const uint8_t *sealed,
                 size_t sealed_len, void *out)
 {
-    if (sealed_len < CRYPTO_SEAL_OVERHEAD || sealed[0] != c->key_id)
+    if (sealed_len < CRYPTO_SEAL_OVERHEAD)
+        return -1;
+    uint8_t buf[1 + CRYPTO_AD_MAX_BYTES];
+    long ad_len;
+    /* The head picks the encoding of the additional data; a head that is
+     * neither is another key's. Flipping the format bit does not help: the
+     * two encodings of one field list differ in length, so the tag fails. */
+    if (sealed[0] == (uint8_t)(c->key_id ^ CRYPTO_SEAL_FORMAT2))
+        ad_len = ad_encode(sealed[0], ad, nad, buf);
+    else if (sealed[0] == c->key_id)
+        ad_len = ad_encode_v1(ad, nad, buf);
+    else
+        return -1;
+    if (ad_len < 0)
         return -1;
     const uint8_t *nonce = sealed + 1;
     const uint8_t *box = nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     size_t box_len = sealed_len - 1 - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-    return crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, box, box_len, ad, ad_len,
-                                                      nonce, c->seal) == 0
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(
+               out, NULL, NULL, box, box_len, buf, (unsigned long long)ad_len, nonce, c->seal) == 0
                ? 0
                : -1;
 }

@@ -112,7 +112,9 @@ void cmd_bind_opt_time(cmd_ctx_t *ctx, store_q_t *q, int p, int i);
 int64_t cmd_time(const cmd_ctx_t *ctx, int i);
 
 /* Writes ctx->in.extra as a JSON object into `out`. Fails the request with
- * INVALID_ARGUMENT, naming the field, for a value with no JSON form. */
+ * INVALID_ARGUMENT, naming the field, for a value with no JSON form, and
+ * with LIMIT_EXCEEDED (details.limit "max-extra-bytes") when the object is
+ * longer than --max-extra-bytes. */
 int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out);
 
 /* For an update: reads the row's current extra object with statement `id`
@@ -121,7 +123,9 @@ int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out);
  * a given key replaces its value whole, a nil removes it. Leaves `out` empty
  * when the request has no extra fields (keep the column as it is). Returns
  * 0 (also when the row does not exist: the UPDATE then finds nothing), or
- * fails the request. */
+ * fails the request: as cmd_extra_json, and LIMIT_EXCEEDED when the merged
+ * object is longer than --max-extra-bytes (checked after the merge, so an
+ * update that shrinks a record already over the limit is allowed). */
 int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *out);
 
 /* Packs the pair key: v (a map's next entry). */

@@ -48,6 +48,22 @@ static int fail_no_json(cmd_ctx_t *ctx, const msgpack_object_kv *kv)
                     field);
 }
 
+/* Fails the request when the extra-fields object `json` would be stored
+ * larger than --max-extra-bytes: every reply for the record carries it,
+ * and past the output cap those replies cannot be sent at all. */
+static int check_extra_size(cmd_ctx_t *ctx, const proto_buf_t *json)
+{
+    int64_t max = ctx->srv->cfg.max_extra_bytes;
+    if ((int64_t)json->len <= max)
+        return 0;
+    int rc = cmd_fail(ctx, PROTO_E_LIMIT_EXCEEDED, NULL,
+                      "the extra fields of this record would take %zu bytes of JSON; the limit "
+                      "is %lld (--max-extra-bytes)",
+                      json->len, (long long)max);
+    proto_err_detail(ctx->err, "limit", "max-extra-bytes", 15);
+    return rc;
+}
+
 int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out)
 {
     uint32_t count = 0;
@@ -62,7 +78,7 @@ int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out)
     proto_buf_append(out, "}", 1);
     if (out->failed)
         return cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
-    return 0;
+    return check_extra_size(ctx, out);
 }
 
 /* True when `key` is one of the request's extra field names. */
@@ -135,6 +151,8 @@ int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *
         proto_buf_append(out, "}", 1);
         if (rc == 0 && out->failed)
             rc = cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
+        if (rc == 0)
+            rc = check_extra_size(ctx, out);
     }
     msgpack_zone_destroy(&zone);
     proto_buf_deinit(&packed);

@@ -78,69 +78,102 @@ static int stmt_run(store_t *s, store_stmt_id_t id, proto_err_t *err)
 
 store_q_t *store_q(store_t *s, store_stmt_id_t id, proto_err_t *err)
 {
-    return (store_q_t *)store_stmt(s, id, err);
+    sqlite3_stmt *st = store_stmt(s, id, err);
+    if (!st)
+        return NULL;
+    store_q_t *q = &s->qs[id];
+    q->st = st;
+    q->bind_rc = SQLITE_OK;
+    q->bind_index = 0;
+    return q;
+}
+
+/* Remembers the first bind that failed: store_q_step then refuses to run a
+ * statement that would miss a parameter. */
+static void bind_result(store_q_t *q, int i, int rc)
+{
+    if (rc != SQLITE_OK && q->bind_rc == SQLITE_OK) {
+        q->bind_rc = rc;
+        q->bind_index = i;
+    }
 }
 
 void store_q_text(store_q_t *q, int i, const char *p, size_t n)
 {
-    sqlite3_bind_text((sqlite3_stmt *)q, i, p, (int)n, SQLITE_STATIC);
+    /* A NULL pointer would bind SQL NULL: empty text stays text. */
+    bind_result(
+        q, i,
+        sqlite3_bind_text64(q->st, i, p ? p : "", (sqlite3_uint64)n, SQLITE_STATIC, SQLITE_UTF8));
 }
 
 void store_q_blob(store_q_t *q, int i, const void *p, size_t n)
 {
-    sqlite3_bind_blob((sqlite3_stmt *)q, i, p, (int)n, SQLITE_STATIC);
+    bind_result(q, i,
+                p ? sqlite3_bind_blob64(q->st, i, p, (sqlite3_uint64)n, SQLITE_STATIC)
+                  : sqlite3_bind_zeroblob(q->st, i, 0));
 }
 
 void store_q_int(store_q_t *q, int i, int64_t v)
 {
-    sqlite3_bind_int64((sqlite3_stmt *)q, i, v);
+    bind_result(q, i, sqlite3_bind_int64(q->st, i, v));
 }
 
 void store_q_null(store_q_t *q, int i)
 {
-    sqlite3_bind_null((sqlite3_stmt *)q, i);
+    bind_result(q, i, sqlite3_bind_null(q->st, i));
 }
 
 int store_q_step(store_t *s, store_q_t *q, proto_err_t *err)
 {
-    int rc = sqlite3_step((sqlite3_stmt *)q);
+    if (q->bind_rc != SQLITE_OK) {
+        int code = store_error(s, q->bind_rc, false, err);
+        snprintf(err->message, sizeof err->message,
+                 "%s: cannot bind parameter %d of the statement (sqlite: %s)",
+                 proto_error_message(err->code), q->bind_index, sqlite3_errstr(q->bind_rc));
+        return code;
+    }
+    int rc = sqlite3_step(q->st);
     if (rc == SQLITE_ROW)
         return STORE_ROW;
     if (rc == SQLITE_DONE)
         return STORE_DONE;
     int code = store_error(s, rc, s->writer, err);
-    sqlite3_reset((sqlite3_stmt *)q);
+    sqlite3_reset(q->st);
     return code;
 }
 
 bool store_q_is_null(store_q_t *q, int col)
 {
-    return sqlite3_column_type((sqlite3_stmt *)q, col) == SQLITE_NULL;
+    return sqlite3_column_type(q->st, col) == SQLITE_NULL;
 }
 
 int64_t store_q_col_int(store_q_t *q, int col)
 {
-    return sqlite3_column_int64((sqlite3_stmt *)q, col);
+    return sqlite3_column_int64(q->st, col);
 }
 
 const char *store_q_col_text(store_q_t *q, int col, size_t *len)
 {
-    const char *p = (const char *)sqlite3_column_text((sqlite3_stmt *)q, col);
-    *len = (size_t)sqlite3_column_bytes((sqlite3_stmt *)q, col);
+    const char *p = (const char *)sqlite3_column_text(q->st, col);
+    *len = (size_t)sqlite3_column_bytes(q->st, col);
     return p ? p : "";
 }
 
 const void *store_q_col_blob(store_q_t *q, int col, size_t *len)
 {
-    const void *p = sqlite3_column_blob((sqlite3_stmt *)q, col);
-    *len = (size_t)sqlite3_column_bytes((sqlite3_stmt *)q, col);
+    const void *p = sqlite3_column_blob(q->st, col);
+    *len = (size_t)sqlite3_column_bytes(q->st, col);
     return p;
 }
 
 void store_q_done(store_q_t *q)
 {
-    if (q)
-        sqlite3_reset((sqlite3_stmt *)q);
+    if (!q)
+        return;
+    sqlite3_reset(q->st);
+    /* Text and blobs are bound SQLITE_STATIC into request memory that is
+     * freed after the reply: no pointer to it may outlive the request. */
+    sqlite3_clear_bindings(q->st);
 }
 
 int64_t store_changes(store_t *s)
@@ -330,10 +363,44 @@ int store_lock(const char *db_path, int *fd_out, proto_err_t *err)
     int n = snprintf(path, sizeof path, "%s.lock", real);
     if (n < 0 || (size_t)n >= sizeof path)
         return proto_err_set(err, PROTO_E_INTERNAL, "database path is too long");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    /* Whoever can write the database directory can put anything at this
+     * path, and noormd may run as root: never follow a symlink, and check
+     * what was opened before writing to it. O_NONBLOCK: a FIFO with no
+     * reader must not hang the start (it is refused below). */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
+            return proto_err_set(err, PROTO_E_READ_ONLY,
+                                 "lock file %s is a symbolic link; refusing to follow it "
+                                 "(remove it if it is not yours)",
+                                 path);
         return proto_err_set(err, PROTO_E_READ_ONLY, "cannot open lock file %s: %s", path,
-                             strerror(errno));
+                             strerror(e));
+    }
+    struct stat st;
+    const char *bad = NULL;
+    char why[96];
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, sizeof why, "cannot be examined (%s)", strerror(errno));
+        bad = why;
+    } else if (!S_ISREG(st.st_mode)) {
+        bad = "is not a regular file";
+    } else if (st.st_uid != geteuid()) {
+        snprintf(why, sizeof why, "is owned by uid %ld, not by this server's uid %ld",
+                 (long)st.st_uid, (long)geteuid());
+        bad = why;
+    } else if (st.st_nlink != 1) {
+        /* A hard link to someone else's file passes the checks above
+         * when that someone is us (root). */
+        bad = "has more than one name (a hard link)";
+    }
+    if (bad) {
+        close(fd);
+        return proto_err_set(err, PROTO_E_READ_ONLY,
+                             "lock file %s %s; refusing to use it (remove it if it is not yours)",
+                             path, bad);
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         char owner[32] = "";
@@ -348,6 +415,7 @@ int store_lock(const char *db_path, int *fd_out, proto_err_t *err)
                                  db_path, owner[0] ? owner : "unknown");
         return proto_err_set(err, PROTO_E_INTERNAL, "cannot lock %s: %s", path, strerror(e));
     }
+    /* Checked and locked: only now is it ours to truncate. */
     char pid[32];
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {

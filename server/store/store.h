@@ -93,8 +93,9 @@ int store_checkpoint(store_t *s, bool truncate, proto_err_t *err);
 /* Sizes in bytes of the database file and its WAL (0 when absent). */
 void store_file_sizes(const char *db_path, int64_t *db_bytes, int64_t *wal_bytes);
 
-/* Starts statement `id` on `s`: reset, bindings cleared. Returns NULL with
- * `err` set when it cannot be prepared. Finish with store_q_done(). */
+/* Starts statement `id` on `s`: reset, bindings cleared, no bind failure
+ * recorded. Returns NULL with `err` set when it cannot be prepared. The
+ * store_q_t belongs to `s` (one per statement); finish with store_q_done(). */
 store_q_t *store_q(store_t *s, store_stmt_id_t id, proto_err_t *err);
 
 /* Starts the dynamic statement `sql` (len bytes, one statement) on `s`,
@@ -103,13 +104,18 @@ store_q_t *store_q(store_t *s, store_stmt_id_t id, proto_err_t *err);
  * cannot be prepared. Finish with store_q_done(). */
 store_q_t *store_q_sql(store_t *s, const char *sql, size_t len, proto_err_t *err);
 
+/* Bind parameter `i`. Text and blobs are not copied: `p` must stay valid
+ * until store_q_done, which unbinds them. A bind that fails (no such
+ * parameter, a value over SQLite's length limit, no memory) is remembered,
+ * the first one only, and makes the next store_q_step fail. */
 void store_q_text(store_q_t *q, int i, const char *p, size_t n);
 void store_q_blob(store_q_t *q, int i, const void *p, size_t n);
 void store_q_int(store_q_t *q, int i, int64_t v);
 void store_q_null(store_q_t *q, int i);
 
 /* Runs to the next row: STORE_ROW, STORE_DONE, or a negative code (via
- * store_error, as a write when `s` is the writer). */
+ * store_error, as a write when `s` is the writer). After a failed bind it
+ * runs nothing and fails with that bind's error, naming the parameter. */
 int store_q_step(store_t *s, store_q_t *q, proto_err_t *err);
 
 bool store_q_is_null(store_q_t *q, int col);
@@ -118,8 +124,9 @@ int64_t store_q_col_int(store_q_t *q, int col);
 const char *store_q_col_text(store_q_t *q, int col, size_t *len);
 const void *store_q_col_blob(store_q_t *q, int col, size_t *len);
 
-/* Resets the statement: on a reader this ends its read transaction, so call
- * it as soon as the rows are consumed. */
+/* Resets the statement and clears its bindings: on a reader this ends its
+ * read transaction, so call it as soon as the rows are consumed. NULL is a
+ * no-op. */
 void store_q_done(store_q_t *q);
 
 /* Rows changed by the last INSERT, UPDATE or DELETE on `s`. */
@@ -129,7 +136,9 @@ int64_t store_changes(store_t *s);
  * flock(2) on "<db_path>.lock" (created 0600, holding the owner's pid) and
  * returns its descriptor in *fd; the lock lasts until store_unlock or exit.
  * A database already owned by another live noormd is refused: two servers
- * would mean two writers. */
+ * would mean two writers. So is a lock path that is a symbolic link, or
+ * anything but a regular file with one link owned by our euid: it is
+ * written only after those checks. */
 int store_lock(const char *db_path, int *fd, proto_err_t *err);
 
 /* Releases the lock taken by store_lock (the file stays). -1 is a no-op. */

@@ -11,7 +11,7 @@
 void store_dyn_clear(store_t *s)
 {
     for (int i = 0; i < STORE_DYN_MAX; i++) {
-        sqlite3_finalize(s->dyn[i].stmt);
+        sqlite3_finalize(s->dyn[i].q.st);
         free(s->dyn[i].sql);
         memset(&s->dyn[i], 0, sizeof s->dyn[i]);
     }
@@ -25,9 +25,11 @@ store_q_t *store_q_sql(store_t *s, const char *sql, size_t len, proto_err_t *err
         store_dyn_t *d = &s->dyn[i];
         if (d->sql && d->len == len && memcmp(d->sql, sql, len) == 0) {
             d->used = s->dyn_clock;
-            sqlite3_reset(d->stmt);
-            sqlite3_clear_bindings(d->stmt);
-            return (store_q_t *)d->stmt;
+            sqlite3_reset(d->q.st);
+            sqlite3_clear_bindings(d->q.st);
+            d->q.bind_rc = SQLITE_OK;
+            d->q.bind_index = 0;
+            return &d->q;
         }
         if (!d->sql || d->used < victim->used)
             victim = d;
@@ -53,11 +55,13 @@ store_q_t *store_q_sql(store_t *s, const char *sql, size_t len, proto_err_t *err
         free(copy);
         return NULL;
     }
-    sqlite3_finalize(victim->stmt);
+    sqlite3_finalize(victim->q.st);
     free(victim->sql);
     victim->sql = copy;
     victim->len = len;
-    victim->stmt = st;
+    victim->q.st = st;
+    victim->q.bind_rc = SQLITE_OK;
+    victim->q.bind_index = 0;
     victim->used = s->dyn_clock;
-    return (store_q_t *)st;
+    return &victim->q;
 }

@@ -6,21 +6,29 @@
 
 #include "store.h"
 
+/* A statement in use through the store_q_* calls. */
+struct store_q {
+    sqlite3_stmt *st; /* the prepared statement (owned by stmts[] or dyn[]) */
+    int bind_rc;      /* result of the first bind that failed since store_q, or SQLITE_OK */
+    int bind_index;   /* the parameter that bind was for */
+};
+
 /* Dynamic statements kept per connection, by SQL text (least recently
  * used goes first). */
 #define STORE_DYN_MAX 64
 
 typedef struct {
-    char *sql;          /* the text (owned), NULL when the slot is free */
-    size_t len;         /* its length */
-    sqlite3_stmt *stmt; /* prepared */
-    uint64_t used;      /* store clock at the last use */
+    char *sql;     /* the text (owned), NULL when the slot is free */
+    size_t len;    /* its length */
+    store_q_t q;   /* the prepared statement and its bind state */
+    uint64_t used; /* store clock at the last use */
 } store_dyn_t;
 
 struct store {
     sqlite3 *db;                           /* the connection */
     bool writer;                           /* opened read-write */
     sqlite3_stmt *stmts[STORE_STMT_COUNT]; /* prepared lazily, finalized at close */
+    store_q_t qs[STORE_STMT_COUNT];        /* the store_q state of each statement */
     store_dyn_t dyn[STORE_DYN_MAX];        /* dynamic statements */
     uint64_t dyn_clock;                    /* advances per dynamic lookup */
 };

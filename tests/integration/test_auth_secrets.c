@@ -604,6 +604,122 @@ test_altered_or_moved_ciphertexts_fail_to_decrypt_instead_of_returning_garbage(v
     rpcc_close(&c);
 }
 
+/* The sealed `col` of the account (provider, pid), both given with their
+ * lengths (they may hold NUL), into a malloc'd buffer. */
+static uint8_t *db_get_sealed_of(sqlite3 *db, const char *col, const char *provider, size_t plen,
+                                 const char *pid, size_t alen, size_t *len)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM accounts WHERE provider = ?1 AND provider_account_id = ?2", col);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, provider, (int)plen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pid, (int)alen, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_type(st, 0), SQLITE_BLOB);
+    *len = (size_t)sqlite3_column_bytes(st, 0);
+    uint8_t *b = malloc(*len);
+    assert_non_null(b);
+    memcpy(b, sqlite3_column_blob(st, 0), *len);
+    sqlite3_finalize(st);
+    return b;
+}
+
+static void db_put_sealed_of(sqlite3 *db, const char *col, const char *provider, size_t plen,
+                             const char *pid, size_t alen, const uint8_t *b, size_t len)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET %s = ?1 WHERE provider = ?2 AND provider_account_id = ?3", col);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_blob(st, 1, b, (int)len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, provider, (int)plen, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, pid, (int)alen, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+}
+
+/* Two accounts whose identifiers hold NUL bytes placed so that the old
+ * additional data, "accounts\0access_token\0" provider "\0" id, is the
+ * same byte string for both. */
+static const struct {
+    const char *provider, *pid; /* with embedded NUL */
+    size_t plen, alen;          /* their lengths */
+    const char *token;          /* access_token linked */
+} nul_accounts[2] = {
+    {"x", "a\0b", 1, 3, "access-of-the-first-nul-account"},
+    {"x\0a", "b", 3, 1, "access-of-the-second-nul-account"},
+};
+
+/* issue 7 defect 3: the additional data of a sealed token joined its
+ * fields with NUL and no lengths, so a ciphertext moved between accounts
+ * whose identifiers contain NUL still opened. Each field is now
+ * length-prefixed: the moved ciphertexts fail with DECRYPT_FAILED. */
+static void test_ciphertexts_moved_between_nul_bearing_identifiers_fail_to_decrypt(void **state)
+{
+    (void)state;
+    rpcc_t c;
+    rpcc_connect_or_fail(&c, srv.socket_path);
+    make_user(&c, 1, "u-nul");
+    msgpack_unpacked u;
+    for (uint32_t i = 0; i < 2; i++) {
+        rpcc_arg_t args[] = {
+            RPCC_STR("userId", "u-nul"),
+            RPCC_STR("type", "oauth"),
+            RPCC_STRN("provider", nul_accounts[i].provider, nul_accounts[i].plen),
+            RPCC_STRN("providerAccountId", nul_accounts[i].pid, nul_accounts[i].alen),
+            RPCC_STR("access_token", nul_accounts[i].token),
+        };
+        CALL(&c, 10 + i, "auth.linkAccount", args, &u);
+        msgpack_unpacked_destroy(&u);
+    }
+    /* Before the move each opens with its own token. */
+    for (uint32_t i = 0; i < 2; i++) {
+        rpcc_arg_t key[] = {
+            RPCC_STRN("provider", nul_accounts[i].provider, nul_accounts[i].plen),
+            RPCC_STRN("providerAccountId", nul_accounts[i].pid, nul_accounts[i].alen),
+        };
+        const msgpack_object *acct = CALL(&c, 20 + i, "auth.getAccount", key, &u);
+        assert_true(rpcc_obj_str_eq(rpcc_map_get(acct, "access_token"), nul_accounts[i].token));
+        msgpack_unpacked_destroy(&u);
+    }
+    rpcc_close(&c);
+    assert_int_equal(testsrv_stop(&srv, TESTSRV_EXIT_TIMEOUT_MS), 0);
+
+    sqlite3 *db = db_open();
+    size_t len[2];
+    uint8_t *sealed[2];
+    for (int i = 0; i < 2; i++)
+        sealed[i] =
+            db_get_sealed_of(db, "access_token", nul_accounts[i].provider, nul_accounts[i].plen,
+                             nul_accounts[i].pid, nul_accounts[i].alen, &len[i]);
+    for (int i = 0; i < 2; i++)
+        db_put_sealed_of(db, "access_token", nul_accounts[i].provider, nul_accounts[i].plen,
+                         nul_accounts[i].pid, nul_accounts[i].alen, sealed[1 - i], len[1 - i]);
+    free(sealed[0]);
+    free(sealed[1]);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+    assert_int_equal(testsrv_restart(&srv), 0);
+    rpcc_connect_or_fail(&c, srv.socket_path);
+    for (uint32_t i = 0; i < 2; i++) {
+        rpcc_arg_t key[] = {
+            RPCC_STRN("provider", nul_accounts[i].provider, nul_accounts[i].plen),
+            RPCC_STRN("providerAccountId", nul_accounts[i].pid, nul_accounts[i].alen),
+        };
+        const msgpack_object *err =
+            rpcc_call_error(&c, 30 + i, "auth.getAccount", key, RPCC_NARGS(key), "DECRYPT_FAILED",
+                            &u, RPCC_TIMEOUT_MS);
+        if (!err || !rpcc_error_field_is(err, "access_token"))
+            fail_msg("nul account %u: the other account's token opened", i);
+        msgpack_unpacked_destroy(&u);
+    }
+    rpcc_close(&c);
+}
+
 /* ---- (d) purge ---------------------------------------------------------- */
 
 static int start_no_purge_timer(void **state)
@@ -921,8 +1037,9 @@ test_another_key_on_an_existing_database_finds_no_session_and_decrypts_nothing(v
     rpcc_arg_t get_acct[] = {RPCC_STR("provider", "rekey"), RPCC_STR("providerAccountId", "rk-1")};
     expect_error(&c, 11, "auth.getAccount", get_acct, RPCC_NARGS(get_acct), "DECRYPT_FAILED",
                  "access_token");
-    /* An account whose tokens no longer decrypt can still be unlinked: the
-     * result leaves the undecryptable token out, and the row is gone. */
+    /* issue 7 defect 11: an account whose tokens no longer decrypt can
+     * still be unlinked (the docs said it deleted nothing): the result
+     * leaves the undecryptable token out, and the row is gone. */
     rpcc_arg_t key2[] = {RPCC_STR("provider", "rekey"), RPCC_STR("providerAccountId", "rk-2")};
     const msgpack_object *gone = CALL(&c, 13, "auth.unlinkAccount", key2, &u);
     assert_true(
@@ -949,7 +1066,20 @@ test_another_key_on_an_existing_database_finds_no_session_and_decrypts_nothing(v
         rpcc_obj_str_eq(rpcc_map_get(CALL(&c, 21, "auth.getAccount", get_acct, &u), "access_token"),
                         "access-under-the-first-key"));
     msgpack_unpacked_destroy(&u);
+    /* The unlink under the other key did delete: the first key does not
+     * bring that account back, and its row is not in the file. */
+    expect_nil_result(&c, 22, "auth.getAccount", key2, RPCC_NARGS(key2));
     rpcc_close(&c);
+    assert_int_equal(testsrv_stop(&srv, TESTSRV_EXIT_TIMEOUT_MS), 0);
+    sqlite3 *db = db_open();
+    assert_int_equal(db_count(db,
+                              "SELECT count(*) FROM accounts WHERE provider = 'rekey' AND "
+                              "provider_account_id = 'rk-2'",
+                              0),
+                     0);
+    assert_int_equal(db_count(db, "SELECT count(*) FROM accounts WHERE provider = 'rekey'", 0), 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_int_equal(testsrv_restart(&srv), 0);
 }
 
 /* Prepares a server keyed only by NOORMME_KEY. */
@@ -1011,6 +1141,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_altered_or_moved_ciphertexts_fail_to_decrypt_instead_of_returning_garbage,
             start_plain, stop_server),
+        cmocka_unit_test_setup_teardown(
+            test_ciphertexts_moved_between_nul_bearing_identifiers_fail_to_decrypt, start_plain,
+            stop_server),
         cmocka_unit_test_setup_teardown(
             test_purge_deletes_exactly_the_expired_sessions_and_verification_tokens,
             start_no_purge_timer, stop_server),

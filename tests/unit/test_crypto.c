@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h> /* only to build a format 1 value by hand */
+
 #include "crypto.h"
 #include "proto_rpc.h"
 
@@ -31,10 +33,14 @@ static const uint8_t key_a[CRYPTO_KEY_BYTES] = "0123456789abcdef0123456789abcdef
 #define KEY_A_B64_NOPAD "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"
 static const uint8_t key_b[CRYPTO_KEY_BYTES] = "fedcba9876543210FEDCBA9876543210";
 
+/* An additional-data field from a string literal (NUL bytes included). */
+#define F(lit)                                                                                     \
+    {                                                                                              \
+        (lit), sizeof(lit) - 1                                                                     \
+    }
 /* The additional data cmd_account.c binds to an access token. */
-static const uint8_t ad_a[] = "accounts\0access_token\0github\0"
-                              "12345";
-#define AD_A_LEN (sizeof ad_a - 1)
+static const proto_str_t ad_a[] = {F("accounts"), F("access_token"), F("github"), F("12345")};
+#define AD_A_N (sizeof ad_a / sizeof ad_a[0])
 
 static char tmpdir[64];
 
@@ -62,25 +68,26 @@ static crypto_t *key_set(const uint8_t key[CRYPTO_KEY_BYTES])
     return c;
 }
 
-/* Seals `len` bytes of `plain` under `ad`; the caller frees the result. */
-static uint8_t *seal(const crypto_t *c, const uint8_t *ad, size_t ad_len, const void *plain,
+/* Seals `len` bytes of `plain` under the `nad` fields `ad`; the caller
+ * frees the result. */
+static uint8_t *seal(const crypto_t *c, const proto_str_t *ad, size_t nad, const void *plain,
                      size_t len)
 {
     uint8_t *s = malloc(len + CRYPTO_SEAL_OVERHEAD);
     assert_non_null(s);
-    crypto_seal(c, ad, ad_len, plain, len, s);
+    assert_int_equal(crypto_seal(c, ad, nad, plain, len, s), 0);
     return s;
 }
 
 /* Opens into a fresh buffer and compares; returns crypto_open's result. */
-static int open_and_check(const crypto_t *c, const uint8_t *ad, size_t ad_len,
+static int open_and_check(const crypto_t *c, const proto_str_t *ad, size_t nad,
                           const uint8_t *sealed, size_t sealed_len, const void *want,
                           size_t want_len)
 {
     size_t n = sealed_len >= CRYPTO_SEAL_OVERHEAD ? sealed_len - CRYPTO_SEAL_OVERHEAD : 0;
     uint8_t *out = malloc(n + 1);
     assert_non_null(out);
-    int rc = crypto_open(c, ad, ad_len, sealed, sealed_len, out);
+    int rc = crypto_open(c, ad, nad, sealed, sealed_len, out);
     if (rc == 0 && want) {
         assert_int_equal(n, want_len);
         if (n)
@@ -151,10 +158,10 @@ static void test_crypto_seal_open_round_trips_empty_one_byte_and_16_kib(void **s
         big[i] = (uint8_t)(i * 31 + 7);
     static const size_t lens[] = {0, 1, 2, 15, 16, 17, 4096, sizeof big};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        uint8_t *s = seal(c, ad_a, AD_A_LEN, big, lens[i]);
-        assert_int_equal(s[0], crypto_key_id(c));
+        uint8_t *s = seal(c, ad_a, AD_A_N, big, lens[i]);
+        assert_int_equal(s[0], crypto_key_id(c) ^ CRYPTO_SEAL_FORMAT2);
         assert_int_equal(
-            open_and_check(c, ad_a, AD_A_LEN, s, lens[i] + CRYPTO_SEAL_OVERHEAD, big, lens[i]), 0);
+            open_and_check(c, ad_a, AD_A_N, s, lens[i] + CRYPTO_SEAL_OVERHEAD, big, lens[i]), 0);
         /* The plaintext is not in the sealed bytes. */
         if (lens[i] >= 16)
             assert_memory_not_equal(s + 1 + 24, big, 16);
@@ -173,17 +180,17 @@ static void test_crypto_open_fails_on_every_single_bit_flip(void **state)
     crypto_t *c = key_set(key_a);
     static const char plain[] = "ya29.a0AfH6SMB-token";
     size_t n = sizeof plain - 1 + CRYPTO_SEAL_OVERHEAD;
-    uint8_t *s = seal(c, ad_a, AD_A_LEN, plain, sizeof plain - 1);
+    uint8_t *s = seal(c, ad_a, AD_A_N, plain, sizeof plain - 1);
     /* Every bit of key id, nonce, ciphertext and tag. */
     for (size_t i = 0; i < n; i++) {
         for (int bit = 0; bit < 8; bit++) {
             s[i] ^= (uint8_t)(1u << bit);
-            if (open_and_check(c, ad_a, AD_A_LEN, s, n, NULL, 0) == 0)
+            if (open_and_check(c, ad_a, AD_A_N, s, n, NULL, 0) == 0)
                 fail_msg("a flip of bit %d of byte %zu of %zu was not noticed", bit, i, n);
             s[i] ^= (uint8_t)(1u << bit);
         }
     }
-    assert_int_equal(open_and_check(c, ad_a, AD_A_LEN, s, n, plain, sizeof plain - 1), 0);
+    assert_int_equal(open_and_check(c, ad_a, AD_A_N, s, n, plain, sizeof plain - 1), 0);
     free(s);
 
     /* A 16 KiB token: every bit of the head and the tag, and bits spread
@@ -191,16 +198,16 @@ static void test_crypto_open_fails_on_every_single_bit_flip(void **state)
     static uint8_t big[16384];
     memset(big, 'b', sizeof big);
     n = sizeof big + CRYPTO_SEAL_OVERHEAD;
-    s = seal(c, ad_a, AD_A_LEN, big, sizeof big);
+    s = seal(c, ad_a, AD_A_N, big, sizeof big);
     for (size_t i = 0; i < n; i = i < 25 || i >= n - 17 ? i + 1 : i + 509) {
         for (int bit = 0; bit < 8; bit++) {
             s[i] ^= (uint8_t)(1u << bit);
-            if (open_and_check(c, ad_a, AD_A_LEN, s, n, NULL, 0) == 0)
+            if (open_and_check(c, ad_a, AD_A_N, s, n, NULL, 0) == 0)
                 fail_msg("a flip of bit %d of byte %zu of %zu was not noticed", bit, i, n);
             s[i] ^= (uint8_t)(1u << bit);
         }
     }
-    assert_int_equal(open_and_check(c, ad_a, AD_A_LEN, s, n, big, sizeof big), 0);
+    assert_int_equal(open_and_check(c, ad_a, AD_A_N, s, n, big, sizeof big), 0);
     free(s);
     crypto_free(c);
 }
@@ -211,14 +218,14 @@ static void test_crypto_open_fails_on_cut_or_lengthened_input(void **state)
     crypto_t *c = key_set(key_a);
     static const char plain[] = "refresh-token";
     size_t n = sizeof plain - 1 + CRYPTO_SEAL_OVERHEAD;
-    uint8_t *s = seal(c, ad_a, AD_A_LEN, plain, sizeof plain - 1);
+    uint8_t *s = seal(c, ad_a, AD_A_N, plain, sizeof plain - 1);
     for (size_t len = 0; len < n; len++)
-        assert_int_equal(open_and_check(c, ad_a, AD_A_LEN, s, len, NULL, 0), -1);
+        assert_int_equal(open_and_check(c, ad_a, AD_A_N, s, len, NULL, 0), -1);
     uint8_t *longer = malloc(n + 1);
     assert_non_null(longer);
     memcpy(longer, s, n);
     longer[n] = 0;
-    assert_int_equal(open_and_check(c, ad_a, AD_A_LEN, longer, n + 1, NULL, 0), -1);
+    assert_int_equal(open_and_check(c, ad_a, AD_A_N, longer, n + 1, NULL, 0), -1);
     free(longer);
     free(s);
     crypto_free(c);
@@ -230,44 +237,40 @@ static void test_crypto_open_fails_on_other_additional_data_or_another_key(void 
     crypto_t *a = key_set(key_a), *b = key_set(key_b);
     static const char plain[] = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
     size_t n = sizeof plain - 1 + CRYPTO_SEAL_OVERHEAD;
-    uint8_t *s = seal(a, ad_a, AD_A_LEN, plain, sizeof plain - 1);
+    uint8_t *s = seal(a, ad_a, AD_A_N, plain, sizeof plain - 1);
 
     /* The token of another column, provider or account; cut or lengthened
-     * additional data; none at all. */
-#define AD(s)                                                                                      \
-    {                                                                                              \
-        s, sizeof s - 1                                                                            \
-    }
+     * fields; a field boundary moved; a field more or less; none at all. */
     static const struct {
-        const char *ad;
-        size_t len;
+        proto_str_t f[5];
+        size_t n;
     } other[] = {
-        AD("accounts\0refresh_token\0github\0"
-           "12345"),
-        AD("accounts\0access_token\0gitlab\0"
-           "12345"),
-        AD("accounts\0access_token\0github\0"
-           "12346"),
-        AD("accounts\0access_token\0github\0"
-           "1234"),
-        AD("accounts\0access_token\0github\0"
-           "123456"),
-        AD("accounts\0access_token\0github1\0"
-           "2345"),
-        AD("sessions\0access_token\0github\0"
-           "12345"),
-        AD(""),
+        {{F("accounts"), F("refresh_token"), F("github"), F("12345")}, 4},
+        {{F("accounts"), F("access_token"), F("gitlab"), F("12345")}, 4},
+        {{F("accounts"), F("access_token"), F("github"), F("12346")}, 4},
+        {{F("accounts"), F("access_token"), F("github"), F("1234")}, 4},
+        {{F("accounts"), F("access_token"), F("github"), F("123456")}, 4},
+        {{F("accounts"), F("access_token"), F("github1"), F("2345")}, 4},
+        {{F("sessions"), F("access_token"), F("github"), F("12345")}, 4},
+        {{F("accounts"), F("access_token"), F("github"), F("12345"), F("")}, 5},
+        {{F("accounts"), F("access_token"), F("github")}, 3},
+        {{F("accounts\0access_token\0github\0"
+            "12345")},
+         1},
+        {{F("")}, 0},
     };
-#undef AD
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-        if (open_and_check(a, (const uint8_t *)other[i].ad, other[i].len, s, n, NULL, 0) == 0)
+        if (open_and_check(a, other[i].f, other[i].n, s, n, NULL, 0) == 0)
             fail_msg("opened under other additional data (case %zu)", i);
     }
-    assert_int_equal(open_and_check(b, ad_a, AD_A_LEN, s, n, NULL, 0), -1);
+    assert_int_equal(open_and_check(b, ad_a, AD_A_N, s, n, NULL, 0), -1);
 
-    /* Even with the key id byte made to match, another key cannot open. */
+    /* Even with the key id byte made to match, in either format, another
+     * key cannot open. */
+    s[0] = crypto_key_id(b) ^ CRYPTO_SEAL_FORMAT2;
+    assert_int_equal(open_and_check(b, ad_a, AD_A_N, s, n, NULL, 0), -1);
     s[0] = crypto_key_id(b);
-    assert_int_equal(open_and_check(b, ad_a, AD_A_LEN, s, n, NULL, 0), -1);
+    assert_int_equal(open_and_check(b, ad_a, AD_A_N, s, n, NULL, 0), -1);
     free(s);
     crypto_free(a);
     crypto_free(b);
@@ -279,7 +282,7 @@ static void test_crypto_failed_open_never_hands_out_the_plaintext(void **state)
     crypto_t *c = key_set(key_a);
     static const char plain[] = "plaintext-that-must-not-leak";
     size_t len = sizeof plain - 1, n = len + CRYPTO_SEAL_OVERHEAD;
-    uint8_t *s = seal(c, ad_a, AD_A_LEN, plain, len);
+    uint8_t *s = seal(c, ad_a, AD_A_N, plain, len);
     uint8_t out[sizeof plain];
     /* A flipped tag bit, and the wrong additional data: the output buffer
      * holds no part of the plaintext afterwards. */
@@ -287,7 +290,7 @@ static void test_crypto_failed_open_never_hands_out_the_plaintext(void **state)
         memset(out, 0xAA, sizeof out);
         if (pass == 0)
             s[n - 1] ^= 1;
-        int rc = crypto_open(c, ad_a, pass == 0 ? AD_A_LEN : AD_A_LEN - 1, s, n, out);
+        int rc = crypto_open(c, ad_a, pass == 0 ? AD_A_N : AD_A_N - 1, s, n, out);
         if (pass == 0)
             s[n - 1] ^= 1;
         assert_int_equal(rc, -1);
@@ -304,15 +307,138 @@ static void test_crypto_two_seals_of_the_same_plaintext_differ(void **state)
     crypto_t *c = key_set(key_a);
     static const char plain[] = "same-token";
     size_t n = sizeof plain - 1 + CRYPTO_SEAL_OVERHEAD;
-    uint8_t *s1 = seal(c, ad_a, AD_A_LEN, plain, sizeof plain - 1);
-    uint8_t *s2 = seal(c, ad_a, AD_A_LEN, plain, sizeof plain - 1);
+    uint8_t *s1 = seal(c, ad_a, AD_A_N, plain, sizeof plain - 1);
+    uint8_t *s2 = seal(c, ad_a, AD_A_N, plain, sizeof plain - 1);
     assert_int_equal(s1[0], s2[0]);
     assert_memory_not_equal(s1 + 1, s2 + 1, 24);                 /* nonce */
     assert_memory_not_equal(s1 + 25, s2 + 25, sizeof plain - 1); /* ciphertext */
-    assert_int_equal(open_and_check(c, ad_a, AD_A_LEN, s1, n, plain, sizeof plain - 1), 0);
-    assert_int_equal(open_and_check(c, ad_a, AD_A_LEN, s2, n, plain, sizeof plain - 1), 0);
+    assert_int_equal(open_and_check(c, ad_a, AD_A_N, s1, n, plain, sizeof plain - 1), 0);
+    assert_int_equal(open_and_check(c, ad_a, AD_A_N, s2, n, plain, sizeof plain - 1), 0);
     free(s1);
     free(s2);
+    crypto_free(c);
+}
+
+/* issue 7 defect 3: the additional data joined its fields with NUL and no
+ * lengths, so the fields of two accounts whose identifiers hold NUL could
+ * give the same bytes, and one account's ciphertext opened as the other's.
+ * Each pair here was one byte string under that encoding. */
+static void test_crypto_field_lists_that_joined_the_same_never_open_each_other(void **state)
+{
+    (void)state;
+    crypto_t *c = key_set(key_a);
+    static const struct {
+        proto_str_t f[4];
+        size_t n;
+    } pairs[][2] = {
+        {{{F("accounts"), F("access_token"), F("x"), F("a\0b")}, 4},
+         {{F("accounts"), F("access_token"), F("x\0a"), F("b")}, 4}},
+        {{{F("accounts"), F("access_token"), F("x\0"), F("b")}, 4},
+         {{F("accounts"), F("access_token"), F("x"), F("\0b")}, 4}},
+        {{{F("accounts"), F("access_token\0x"), F("a"), F("b")}, 4},
+         {{F("accounts"), F("access_token"), F("x\0a"), F("b")}, 4}},
+        {{{F("accounts"), F("access_token"), F("x"), F("")}, 4},
+         {{F("accounts"), F("access_token"), F("x\0")}, 3}},
+    };
+    static const char plain[] = "token-of-one-account";
+    size_t n = sizeof plain - 1 + CRYPTO_SEAL_OVERHEAD;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        for (int k = 0; k < 2; k++) {
+            uint8_t *s = seal(c, pairs[i][k].f, pairs[i][k].n, plain, sizeof plain - 1);
+            assert_int_equal(
+                open_and_check(c, pairs[i][k].f, pairs[i][k].n, s, n, plain, sizeof plain - 1), 0);
+            if (open_and_check(c, pairs[i][1 - k].f, pairs[i][1 - k].n, s, n, NULL, 0) == 0)
+                fail_msg("pair %zu: the value sealed for one field list opened for the other", i);
+            free(s);
+        }
+    }
+    crypto_free(c);
+}
+
+/* Builds, without crypto.c, a format 1 value as noormd sealed it before
+ * issue 7: head = key id, additional data = the fields joined by NUL,
+ * under subkey 3 of context "noormme1". The caller frees the result. */
+static uint8_t *seal_format_1(const uint8_t key[CRYPTO_KEY_BYTES], const proto_str_t *ad,
+                              size_t nad, const void *plain, size_t len)
+{
+    static const char ctx[crypto_kdf_CONTEXTBYTES] = {'n', 'o', 'o', 'r', 'm', 'm', 'e', '1'};
+    uint8_t subkey[crypto_aead_xchacha20poly1305_ietf_KEYBYTES], id[16];
+    assert_int_equal(crypto_kdf_derive_from_key(subkey, sizeof subkey, 3, ctx, key), 0);
+    assert_int_equal(crypto_kdf_derive_from_key(id, sizeof id, 4, ctx, key), 0);
+    uint8_t joined[1024];
+    size_t jlen = 0;
+    for (size_t i = 0; i < nad; i++) {
+        assert_true(jlen + 1 + ad[i].len <= sizeof joined);
+        if (i > 0)
+            joined[jlen++] = 0;
+        memcpy(joined + jlen, ad[i].ptr, ad[i].len);
+        jlen += ad[i].len;
+    }
+    uint8_t *s = malloc(len + CRYPTO_SEAL_OVERHEAD);
+    assert_non_null(s);
+    s[0] = id[0];
+    randombytes_buf(s + 1, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(s + 25, NULL, plain, len, joined, jlen, NULL, s + 1,
+                                               subkey);
+    return s;
+}
+
+/* issue 7 defect 3: values sealed before the fix (format 1) still open
+ * under their own fields, and only under them. */
+static void test_crypto_opens_a_format_1_value_sealed_before_the_length_prefixes(void **state)
+{
+    (void)state;
+    crypto_t *c = key_set(key_a);
+    static const char plain[] = "gho_sealed_by_an_earlier_noormd";
+    size_t n = sizeof plain - 1 + CRYPTO_SEAL_OVERHEAD;
+    uint8_t *s = seal_format_1(key_a, ad_a, AD_A_N, plain, sizeof plain - 1);
+    assert_int_equal(s[0], crypto_key_id(c)); /* the hand-made key id is the module's */
+    assert_int_equal(open_and_check(c, ad_a, AD_A_N, s, n, plain, sizeof plain - 1), 0);
+    static const proto_str_t other[] = {F("accounts"), F("access_token"), F("github"), F("12346")};
+    assert_int_equal(open_and_check(c, other, 4, s, n, NULL, 0), -1);
+    /* Made to look like format 2, it fails: the additional data differs. */
+    s[0] ^= CRYPTO_SEAL_FORMAT2;
+    assert_int_equal(open_and_check(c, ad_a, AD_A_N, s, n, NULL, 0), -1);
+    s[0] ^= CRYPTO_SEAL_FORMAT2;
+    /* Another key does not open it, whatever its head says. */
+    crypto_t *b = key_set(key_b);
+    assert_int_equal(open_and_check(b, ad_a, AD_A_N, s, n, NULL, 0), -1);
+    crypto_free(b);
+    free(s);
+
+    /* A format 1 value whose fields hold NUL is ambiguous: it could be
+     * another account's, so it is refused under either field list. */
+    static const proto_str_t nul1[] = {F("accounts"), F("access_token"), F("x"), F("a\0b")};
+    static const proto_str_t nul2[] = {F("accounts"), F("access_token"), F("x\0a"), F("b")};
+    s = seal_format_1(key_a, nul1, 4, plain, sizeof plain - 1);
+    assert_int_equal(open_and_check(c, nul1, 4, s, n, NULL, 0), -1);
+    assert_int_equal(open_and_check(c, nul2, 4, s, n, NULL, 0), -1);
+    free(s);
+    crypto_free(c);
+}
+
+/* The additional data is bounded: more fields or bytes than crypto.h
+ * allows are refused, and nothing is sealed. */
+static void test_crypto_seal_refuses_additional_data_past_its_bounds(void **state)
+{
+    (void)state;
+    crypto_t *c = key_set(key_a);
+    static char big[CRYPTO_AD_MAX_BYTES];
+    memset(big, 'f', sizeof big);
+    uint8_t out[1 + CRYPTO_SEAL_OVERHEAD];
+    proto_str_t fields[CRYPTO_AD_MAX_FIELDS + 1];
+    for (size_t i = 0; i < CRYPTO_AD_MAX_FIELDS + 1; i++)
+        fields[i] = (proto_str_t){"f", 1};
+    assert_int_equal(crypto_seal(c, fields, CRYPTO_AD_MAX_FIELDS, "x", 1, out), 0);
+    assert_int_equal(open_and_check(c, fields, CRYPTO_AD_MAX_FIELDS, out, sizeof out, "x", 1), 0);
+    assert_int_equal(crypto_seal(c, fields, CRYPTO_AD_MAX_FIELDS + 1, "x", 1, out), -1);
+    /* One field of CRYPTO_AD_MAX_BYTES - 4 bytes encodes to the limit. */
+    fields[0] = (proto_str_t){big, CRYPTO_AD_MAX_BYTES - 4};
+    assert_int_equal(crypto_seal(c, fields, 1, "x", 1, out), 0);
+    assert_int_equal(open_and_check(c, fields, 1, out, sizeof out, "x", 1), 0);
+    fields[0].len++;
+    assert_int_equal(crypto_seal(c, fields, 1, "x", 1, out), -1);
+    assert_int_equal(open_and_check(c, fields, 1, out, sizeof out, NULL, 0), -1);
     crypto_free(c);
 }
 
@@ -561,6 +687,9 @@ int main(void)
         cmocka_unit_test(test_crypto_open_fails_on_other_additional_data_or_another_key),
         cmocka_unit_test(test_crypto_failed_open_never_hands_out_the_plaintext),
         cmocka_unit_test(test_crypto_two_seals_of_the_same_plaintext_differ),
+        cmocka_unit_test(test_crypto_field_lists_that_joined_the_same_never_open_each_other),
+        cmocka_unit_test(test_crypto_opens_a_format_1_value_sealed_before_the_length_prefixes),
+        cmocka_unit_test(test_crypto_seal_refuses_additional_data_past_its_bounds),
         cmocka_unit_test(test_crypto_random_token_is_43_chars_of_unpadded_base64url),
         cmocka_unit_test(test_crypto_random_uuid_is_a_version_4_rfc_4122_uuid),
         cmocka_unit_test(test_crypto_load_reads_a_private_key_file_in_every_accepted_spelling),

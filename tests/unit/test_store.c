@@ -328,6 +328,75 @@ static void test_store_lock_admits_one_owner_at_a_time(void **state)
     store_unlock(second);
 }
 
+/* issue 7 defect 8: text and blobs are bound SQLITE_STATIC, pointing into
+ * request memory that is freed once the request is answered. After
+ * store_q_done the statement must hold no such pointer, and starting it
+ * again without binding must see NULL, not the last request's value. */
+static void test_store_q_done_leaves_no_parameter_bound(void **state)
+{
+    fixture_t *f = *state;
+    proto_err_t err;
+    char value[] = "bytes-of-a-request";
+    store_q_t *q = store_q_sql(f->w, "SELECT ?1", 9, &err);
+    assert_non_null(q);
+    store_q_text(q, 1, value, strlen(value));
+    assert_int_equal(store_q_step(f->w, q, &err), STORE_ROW);
+    size_t len;
+    const char *got = store_q_col_text(q, 0, &len);
+    assert_int_equal(len, strlen(value));
+    assert_memory_equal(got, value, len);
+    store_q_done(q);
+
+    /* What SQLite itself holds between two uses of the statement. */
+    char *sql = sqlite3_expanded_sql(q->st);
+    assert_non_null(sql);
+    assert_string_equal(sql, "SELECT NULL");
+    sqlite3_free(sql);
+
+    q = store_q_sql(f->w, "SELECT ?1", 9, &err);
+    assert_non_null(q);
+    assert_int_equal(store_q_step(f->w, q, &err), STORE_ROW);
+    assert_true(store_q_is_null(q, 0));
+    store_q_done(q);
+}
+
+/* issue 7 defect 8: a bind that fails must not leave the statement to run
+ * with a missing parameter: the next store_q_step fails instead, reporting
+ * the first failing bind, and the next use of the statement starts clean. */
+static void test_store_q_failed_bind_makes_the_step_fail(void **state)
+{
+    fixture_t *f = *state;
+    proto_err_t err;
+    store_q_t *q = store_q_sql(f->w, "SELECT ?1", 9, &err);
+    assert_non_null(q);
+    store_q_text(q, 1, "a", 1);
+    store_q_int(q, 2, 7); /* the statement has no ?2 */
+    store_q_null(q, 0);   /* a second failure does not replace the first */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(store_q_step(f->w, q, &err), -PROTO_E_INTERNAL);
+    assert_int_equal(err.code, PROTO_E_INTERNAL);
+    assert_non_null(strstr(err.message, "parameter 2"));
+    store_q_done(q);
+
+    q = store_q_sql(f->w, "SELECT ?1", 9, &err);
+    assert_non_null(q);
+    store_q_text(q, 1, "b", 1);
+    assert_int_equal(store_q_step(f->w, q, &err), STORE_ROW);
+    size_t len;
+    assert_memory_equal(store_q_col_text(q, 0, &len), "b", 1);
+    store_q_done(q);
+
+    /* A value over SQLite's length limit is refused by the bind: the step
+     * reports LIMIT_EXCEEDED rather than running with ?1 unbound. */
+    sqlite3_limit(f->w->db, SQLITE_LIMIT_LENGTH, 8);
+    q = store_q_sql(f->w, "SELECT ?1", 9, &err);
+    assert_non_null(q);
+    store_q_blob(q, 1, "123456789", 9);
+    assert_int_equal(store_q_step(f->w, q, &err), -PROTO_E_LIMIT_EXCEEDED);
+    assert_non_null(strstr(err.message, "parameter 1"));
+    store_q_done(q);
+}
+
 static void test_store_embedded_migrations_are_in_order(void **state)
 {
     fixture_t *f = *state;
@@ -354,6 +423,8 @@ int main(void)
         T(test_store_error_maps_each_result_code_family_once),
         T(test_store_lock_admits_one_owner_at_a_time),
         T(test_store_embedded_migrations_are_in_order),
+        T(test_store_q_done_leaves_no_parameter_bound),
+        T(test_store_q_failed_bind_makes_the_step_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
