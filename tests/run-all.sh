@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Runs the ctest suites of the normal and the sanitizer build, then the
-# TypeScript client's tests against the normal build's noormd-test, and prints
-# one closing line: "N passed, N failed".
+# Runs the ctest suites of the normal and the ASan/UBSan build, the
+# integration tests of the ThreadSanitizer build, then the TypeScript
+# client's tests against the normal build's noormd-test, and prints one
+# closing line: "N passed, N failed".
 set -uo pipefail
 build=${1:-build}
 asan=${2:-build-asan}
+tsan=${3:-build-tsan}
 export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 passed=0
 failed=0
 status=0
 
+# run_suite DIR LABEL [CTEST_ARGS...]: ctest runs under the command prefix
+# in the array `wrap` (empty for the normal and ASan builds).
+wrap=()
 run_suite() {
   local dir=$1 label=$2 log
+  shift 2
   log=$(mktemp)
   echo "== $label ($dir)"
-  ctest --test-dir "$dir" -j2 --output-on-failure --timeout 600 2>&1 | tee "$log"
+  "${wrap[@]}" ctest --test-dir "$dir" -j2 --output-on-failure --timeout 600 "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local line
   line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
@@ -62,6 +68,24 @@ run_node() {
 
 run_suite "$build" "unit + integration"
 run_suite "$asan" "unit + integration + fuzz under AddressSanitizer and UBSan"
+
+# ThreadSanitizer: the integration tests start the build's own noormd-test,
+# so server and client both run under TSan. halt_on_error makes the first
+# report end the process (exit 66): the test fails on the exit status, and
+# testsrv also fails it for a report found in the server's log. Options the
+# caller sets in TSAN_OPTIONS come last and win.
+wrap=(env "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}")
+# On kernels with high vm.mmap_rnd_bits, TSan stops at start with "unexpected
+# memory mapping"; with address randomisation off (setarch -R, inherited by
+# every child) it runs.
+if [ -x "$tsan/noormd" ] && ! probe=$("${wrap[@]}" "$tsan/noormd" --version 2>&1) &&
+  grep -q 'unexpected memory mapping' <<<"$probe"; then
+  echo "== TSan needs address randomisation off here: running under setarch -R"
+  wrap+=(setarch "$(uname -m)" -R)
+fi
+run_suite "$tsan" "integration under ThreadSanitizer" -R 'integration/'
+wrap=()
+
 run_node
 echo "${passed} passed, ${failed} failed"
 exit $status
