@@ -76,7 +76,9 @@ export function generateErrors(defText) {
     out.push(
       `/** ${e.code} ${e.name} (${e.severity} error${retriable ? ', retriable' : ''}): ${e.message}. */`,
       `export class ${cls} extends NoormmeError {`,
-      `  static readonly code = ${e.code};`,
+      `  static readonly code = ${q(e.name)};`,
+      `  static readonly wireCode = ${e.code};`,
+      `  override readonly name: string = ${q(cls)};`,
       `  constructor(message: string = ${q(e.message)}, details: ErrorDetails = {}) {`,
       `    super(${e.code}, ${q(e.name)}, message, details, ${q(e.severity)}, ${retriable});`,
       '  }',
@@ -85,7 +87,7 @@ export function generateErrors(defText) {
     );
   }
   out.push(
-    '/** The class of each wire code. */',
+    '/** The class of each wire code (the number). */',
     'export const errorClassByCode: ReadonlyMap<',
     '  number,',
     '  new (message?: string, details?: ErrorDetails) => NoormmeError',

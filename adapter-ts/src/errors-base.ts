@@ -12,10 +12,13 @@ export type ErrorSeverity = 'protocol' | 'request' | 'client';
 
 /** Any error from noormd or from this client. */
 export class NoormmeError extends Error {
+  /** The class name (`ConflictError`), as for built-in errors. */
+  override readonly name: string = 'NoormmeError';
+  /** The stable wire NAME (`CONFLICT`, `NOT_FOUND`, ...); `CONNECTION_ERROR`
+   * and `TIMEOUT` for the client-side errors. Switch on this. */
+  readonly code: string;
   /** The stable integer from protocol/errors.def; negative for client-side errors. */
-  readonly code: number;
-  /** The stable wire NAME (`CONFLICT`, `NOT_FOUND`, ...). */
-  override readonly name: string;
+  readonly wireCode: number;
   /** Extra facts from the server (`field` names the argument at fault). */
   readonly details: ErrorDetails;
   readonly severity: ErrorSeverity;
@@ -23,8 +26,8 @@ export class NoormmeError extends Error {
   readonly retriable: boolean;
 
   constructor(
-    code: number,
-    name: string,
+    wireCode: number,
+    code: string,
     message: string,
     details: ErrorDetails,
     severity: ErrorSeverity,
@@ -32,26 +35,39 @@ export class NoormmeError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.wireCode = wireCode;
     this.code = code;
-    this.name = name;
     this.details = Object.freeze({ ...details });
     this.severity = severity;
     this.retriable = retriable;
   }
 }
 
-/** The connection to noormd failed or was lost. `requestSent` tells whether
- * the request had been written to the socket: if so, a write may have been
- * committed even though no answer came (retry only idempotent writes, or
- * re-read first). */
+/** What NoormmeConnectionError's and NoormmeTimeoutError's constructors take. */
+export interface ClientErrorOptions {
+  /** Whether the same call may be sent again as it is. */
+  retriable?: boolean;
+  /** Whether the server may have run the request (see requestSent). */
+  requestSent?: boolean;
+  /** The underlying error: the OS error (`ECONNREFUSED`, `EPIPE`, ...) or
+   * the server's protocol error that closed the connection. */
+  cause?: unknown;
+}
+
+/** The connection to noormd failed or was lost. `requestSent` false means
+ * the server certainly did not run the request (it was never written, or the
+ * server refused the connection without reading it): it may be sent again.
+ * `requestSent` true means it was written and no answer came: a write may
+ * have been committed (retry only idempotent writes, or re-read first);
+ * `retriable` is then true only for methods that only read. `cause` holds
+ * the OS error or the server's error, when there was one. */
 export class NoormmeConnectionError extends NoormmeError {
-  static readonly code = -1;
+  static readonly code = 'CONNECTION_ERROR';
+  static readonly wireCode = -1;
+  override readonly name: string = 'NoormmeConnectionError';
   readonly requestSent: boolean;
 
-  constructor(
-    message: string,
-    options: { retriable?: boolean; requestSent?: boolean; cause?: unknown } = {},
-  ) {
+  constructor(message: string, options: ClientErrorOptions = {}) {
     const cause = options.cause === undefined ? undefined : { cause: options.cause };
     super(-1, 'CONNECTION_ERROR', message, {}, 'client', options.retriable ?? true, cause);
     this.requestSent = options.requestSent ?? false;
@@ -59,14 +75,18 @@ export class NoormmeConnectionError extends NoormmeError {
 }
 
 /** No answer came within the request timeout. A request that was never sent
- * (no connection could be made in time) is retriable; one that was sent has
- * an unknown outcome, like a write on a dropped connection. */
+ * (no connection could be made in time, or the socket was backed up) is
+ * retriable; one that was sent has an unknown outcome, like a write on a
+ * dropped connection, unless its method only reads. */
 export class NoormmeTimeoutError extends NoormmeError {
-  static readonly code = -2;
+  static readonly code = 'TIMEOUT';
+  static readonly wireCode = -2;
+  override readonly name: string = 'NoormmeTimeoutError';
   readonly requestSent: boolean;
 
-  constructor(message: string, requestSent: boolean) {
-    super(-2, 'TIMEOUT', message, {}, 'client', !requestSent);
+  constructor(message: string, requestSent: boolean, options: Omit<ClientErrorOptions, 'requestSent'> = {}) {
+    const cause = options.cause === undefined ? undefined : { cause: options.cause };
+    super(-2, 'TIMEOUT', message, {}, 'client', options.retriable ?? !requestSent, cause);
     this.requestSent = requestSent;
   }
 }

@@ -36,7 +36,9 @@ export type ErrorName = keyof typeof ErrorCode;
 
 /** 1 PARSE_ERROR (protocol error): message is not valid MessagePack. */
 export class ParseError extends NoormmeError {
-  static readonly code = 1;
+  static readonly code = 'PARSE_ERROR';
+  static readonly wireCode = 1;
+  override readonly name: string = 'ParseError';
   constructor(message: string = 'message is not valid MessagePack', details: ErrorDetails = {}) {
     super(1, 'PARSE_ERROR', message, details, 'protocol', false);
   }
@@ -44,7 +46,9 @@ export class ParseError extends NoormmeError {
 
 /** 2 MESSAGE_TOO_LARGE (protocol error): message is larger than the server's message size limit. */
 export class MessageTooLargeError extends NoormmeError {
-  static readonly code = 2;
+  static readonly code = 'MESSAGE_TOO_LARGE';
+  static readonly wireCode = 2;
+  override readonly name: string = 'MessageTooLargeError';
   constructor(message: string = "message is larger than the server's message size limit", details: ErrorDetails = {}) {
     super(2, 'MESSAGE_TOO_LARGE', message, details, 'protocol', false);
   }
@@ -52,7 +56,9 @@ export class MessageTooLargeError extends NoormmeError {
 
 /** 3 NESTING_TOO_DEEP (protocol error): message nests deeper than the server's depth limit. */
 export class NestingTooDeepError extends NoormmeError {
-  static readonly code = 3;
+  static readonly code = 'NESTING_TOO_DEEP';
+  static readonly wireCode = 3;
+  override readonly name: string = 'NestingTooDeepError';
   constructor(message: string = "message nests deeper than the server's depth limit", details: ErrorDetails = {}) {
     super(3, 'NESTING_TOO_DEEP', message, details, 'protocol', false);
   }
@@ -60,7 +66,9 @@ export class NestingTooDeepError extends NoormmeError {
 
 /** 4 INVALID_MESSAGE (protocol error): message is not a MessagePack-RPC request or notification. */
 export class InvalidMessageError extends NoormmeError {
-  static readonly code = 4;
+  static readonly code = 'INVALID_MESSAGE';
+  static readonly wireCode = 4;
+  override readonly name: string = 'InvalidMessageError';
   constructor(message: string = 'message is not a MessagePack-RPC request or notification', details: ErrorDetails = {}) {
     super(4, 'INVALID_MESSAGE', message, details, 'protocol', false);
   }
@@ -68,7 +76,9 @@ export class InvalidMessageError extends NoormmeError {
 
 /** 5 MESSAGE_TIMEOUT (protocol error, retriable): message was not completed before the partial-message deadline. */
 export class MessageTimeoutError extends NoormmeError {
-  static readonly code = 5;
+  static readonly code = 'MESSAGE_TIMEOUT';
+  static readonly wireCode = 5;
+  override readonly name: string = 'MessageTimeoutError';
   constructor(message: string = 'message was not completed before the partial-message deadline', details: ErrorDetails = {}) {
     super(5, 'MESSAGE_TIMEOUT', message, details, 'protocol', true);
   }
@@ -76,7 +86,9 @@ export class MessageTimeoutError extends NoormmeError {
 
 /** 6 TOO_MANY_CONNECTIONS (protocol error, retriable): the server is at its connection limit. */
 export class TooManyConnectionsError extends NoormmeError {
-  static readonly code = 6;
+  static readonly code = 'TOO_MANY_CONNECTIONS';
+  static readonly wireCode = 6;
+  override readonly name: string = 'TooManyConnectionsError';
   constructor(message: string = 'the server is at its connection limit', details: ErrorDetails = {}) {
     super(6, 'TOO_MANY_CONNECTIONS', message, details, 'protocol', true);
   }
@@ -84,7 +96,9 @@ export class TooManyConnectionsError extends NoormmeError {
 
 /** 7 IDLE_TIMEOUT (protocol error, retriable): connection closed after being idle too long. */
 export class IdleTimeoutError extends NoormmeError {
-  static readonly code = 7;
+  static readonly code = 'IDLE_TIMEOUT';
+  static readonly wireCode = 7;
+  override readonly name: string = 'IdleTimeoutError';
   constructor(message: string = 'connection closed after being idle too long', details: ErrorDetails = {}) {
     super(7, 'IDLE_TIMEOUT', message, details, 'protocol', true);
   }
@@ -92,7 +106,9 @@ export class IdleTimeoutError extends NoormmeError {
 
 /** 100 METHOD_NOT_FOUND (request error): no such method. */
 export class MethodNotFoundError extends NoormmeError {
-  static readonly code = 100;
+  static readonly code = 'METHOD_NOT_FOUND';
+  static readonly wireCode = 100;
+  override readonly name: string = 'MethodNotFoundError';
   constructor(message: string = 'no such method', details: ErrorDetails = {}) {
     super(100, 'METHOD_NOT_FOUND', message, details, 'request', false);
   }
@@ -100,7 +116,9 @@ export class MethodNotFoundError extends NoormmeError {
 
 /** 101 INVALID_PARAMS (request error): params must be an array holding one map of named arguments. */
 export class InvalidParamsError extends NoormmeError {
-  static readonly code = 101;
+  static readonly code = 'INVALID_PARAMS';
+  static readonly wireCode = 101;
+  override readonly name: string = 'InvalidParamsError';
   constructor(message: string = 'params must be an array holding one map of named arguments', details: ErrorDetails = {}) {
     super(101, 'INVALID_PARAMS', message, details, 'request', false);
   }
@@ -108,7 +126,9 @@ export class InvalidParamsError extends NoormmeError {
 
 /** 102 INVALID_ARGUMENT (request error): an argument is missing or has the wrong type or value. */
 export class InvalidArgumentError extends NoormmeError {
-  static readonly code = 102;
+  static readonly code = 'INVALID_ARGUMENT';
+  static readonly wireCode = 102;
+  override readonly name: string = 'InvalidArgumentError';
   constructor(message: string = 'an argument is missing or has the wrong type or value', details: ErrorDetails = {}) {
     super(102, 'INVALID_ARGUMENT', message, details, 'request', false);
   }
@@ -116,7 +136,9 @@ export class InvalidArgumentError extends NoormmeError {
 
 /** 103 UNKNOWN_FIELD (request error): an argument name is not known to this method. */
 export class UnknownFieldError extends NoormmeError {
-  static readonly code = 103;
+  static readonly code = 'UNKNOWN_FIELD';
+  static readonly wireCode = 103;
+  override readonly name: string = 'UnknownFieldError';
   constructor(message: string = 'an argument name is not known to this method', details: ErrorDetails = {}) {
     super(103, 'UNKNOWN_FIELD', message, details, 'request', false);
   }
@@ -124,7 +146,9 @@ export class UnknownFieldError extends NoormmeError {
 
 /** 104 LIMIT_EXCEEDED (request error): a value is over one of the server's limits. */
 export class LimitExceededError extends NoormmeError {
-  static readonly code = 104;
+  static readonly code = 'LIMIT_EXCEEDED';
+  static readonly wireCode = 104;
+  override readonly name: string = 'LimitExceededError';
   constructor(message: string = "a value is over one of the server's limits", details: ErrorDetails = {}) {
     super(104, 'LIMIT_EXCEEDED', message, details, 'request', false);
   }
@@ -132,7 +156,9 @@ export class LimitExceededError extends NoormmeError {
 
 /** 105 SHUTTING_DOWN (request error, retriable): the server is shutting down; retry on a new connection. */
 export class ShuttingDownError extends NoormmeError {
-  static readonly code = 105;
+  static readonly code = 'SHUTTING_DOWN';
+  static readonly wireCode = 105;
+  override readonly name: string = 'ShuttingDownError';
   constructor(message: string = 'the server is shutting down; retry on a new connection', details: ErrorDetails = {}) {
     super(105, 'SHUTTING_DOWN', message, details, 'request', true);
   }
@@ -140,7 +166,9 @@ export class ShuttingDownError extends NoormmeError {
 
 /** 200 NOT_FOUND (request error): no such record. */
 export class NotFoundError extends NoormmeError {
-  static readonly code = 200;
+  static readonly code = 'NOT_FOUND';
+  static readonly wireCode = 200;
+  override readonly name: string = 'NotFoundError';
   constructor(message: string = 'no such record', details: ErrorDetails = {}) {
     super(200, 'NOT_FOUND', message, details, 'request', false);
   }
@@ -148,7 +176,9 @@ export class NotFoundError extends NoormmeError {
 
 /** 201 CONFLICT (request error): a record with the same unique key already exists. */
 export class ConflictError extends NoormmeError {
-  static readonly code = 201;
+  static readonly code = 'CONFLICT';
+  static readonly wireCode = 201;
+  override readonly name: string = 'ConflictError';
   constructor(message: string = 'a record with the same unique key already exists', details: ErrorDetails = {}) {
     super(201, 'CONFLICT', message, details, 'request', false);
   }
@@ -156,7 +186,9 @@ export class ConflictError extends NoormmeError {
 
 /** 202 CONSTRAINT (request error): the write breaks a constraint of the schema. */
 export class ConstraintError extends NoormmeError {
-  static readonly code = 202;
+  static readonly code = 'CONSTRAINT';
+  static readonly wireCode = 202;
+  override readonly name: string = 'ConstraintError';
   constructor(message: string = 'the write breaks a constraint of the schema', details: ErrorDetails = {}) {
     super(202, 'CONSTRAINT', message, details, 'request', false);
   }
@@ -164,7 +196,9 @@ export class ConstraintError extends NoormmeError {
 
 /** 300 INTERNAL (request error): internal server error. */
 export class InternalError extends NoormmeError {
-  static readonly code = 300;
+  static readonly code = 'INTERNAL';
+  static readonly wireCode = 300;
+  override readonly name: string = 'InternalError';
   constructor(message: string = 'internal server error', details: ErrorDetails = {}) {
     super(300, 'INTERNAL', message, details, 'request', false);
   }
@@ -172,7 +206,9 @@ export class InternalError extends NoormmeError {
 
 /** 301 UNAVAILABLE (request error, retriable): the storage is temporarily unavailable; retry. */
 export class UnavailableError extends NoormmeError {
-  static readonly code = 301;
+  static readonly code = 'UNAVAILABLE';
+  static readonly wireCode = 301;
+  override readonly name: string = 'UnavailableError';
   constructor(message: string = 'the storage is temporarily unavailable; retry', details: ErrorDetails = {}) {
     super(301, 'UNAVAILABLE', message, details, 'request', true);
   }
@@ -180,7 +216,9 @@ export class UnavailableError extends NoormmeError {
 
 /** 302 OUTCOME_UNKNOWN (request error): an I/O error hit the write; it may or may not have been committed. */
 export class OutcomeUnknownError extends NoormmeError {
-  static readonly code = 302;
+  static readonly code = 'OUTCOME_UNKNOWN';
+  static readonly wireCode = 302;
+  override readonly name: string = 'OutcomeUnknownError';
   constructor(message: string = 'an I/O error hit the write; it may or may not have been committed', details: ErrorDetails = {}) {
     super(302, 'OUTCOME_UNKNOWN', message, details, 'request', false);
   }
@@ -188,7 +226,9 @@ export class OutcomeUnknownError extends NoormmeError {
 
 /** 303 STORAGE_FULL (request error): the disk or database is full. */
 export class StorageFullError extends NoormmeError {
-  static readonly code = 303;
+  static readonly code = 'STORAGE_FULL';
+  static readonly wireCode = 303;
+  override readonly name: string = 'StorageFullError';
   constructor(message: string = 'the disk or database is full', details: ErrorDetails = {}) {
     super(303, 'STORAGE_FULL', message, details, 'request', false);
   }
@@ -196,7 +236,9 @@ export class StorageFullError extends NoormmeError {
 
 /** 304 READ_ONLY (request error): the database cannot be written. */
 export class ReadOnlyError extends NoormmeError {
-  static readonly code = 304;
+  static readonly code = 'READ_ONLY';
+  static readonly wireCode = 304;
+  override readonly name: string = 'ReadOnlyError';
   constructor(message: string = 'the database cannot be written', details: ErrorDetails = {}) {
     super(304, 'READ_ONLY', message, details, 'request', false);
   }
@@ -204,7 +246,9 @@ export class ReadOnlyError extends NoormmeError {
 
 /** 305 CORRUPT (request error): the database file is damaged. */
 export class CorruptError extends NoormmeError {
-  static readonly code = 305;
+  static readonly code = 'CORRUPT';
+  static readonly wireCode = 305;
+  override readonly name: string = 'CorruptError';
   constructor(message: string = 'the database file is damaged', details: ErrorDetails = {}) {
     super(305, 'CORRUPT', message, details, 'request', false);
   }
@@ -212,7 +256,9 @@ export class CorruptError extends NoormmeError {
 
 /** 306 DECRYPT_FAILED (request error): a stored secret could not be decrypted: another master key, or the data was altered. */
 export class DecryptFailedError extends NoormmeError {
-  static readonly code = 306;
+  static readonly code = 'DECRYPT_FAILED';
+  static readonly wireCode = 306;
+  override readonly name: string = 'DecryptFailedError';
   constructor(message: string = 'a stored secret could not be decrypted: another master key, or the data was altered', details: ErrorDetails = {}) {
     super(306, 'DECRYPT_FAILED', message, details, 'request', false);
   }
@@ -220,13 +266,15 @@ export class DecryptFailedError extends NoormmeError {
 
 /** 307 OUT_OF_MEMORY (request error, retriable): the server is out of memory or over its memory budget; retry shortly. */
 export class OutOfMemoryError extends NoormmeError {
-  static readonly code = 307;
+  static readonly code = 'OUT_OF_MEMORY';
+  static readonly wireCode = 307;
+  override readonly name: string = 'OutOfMemoryError';
   constructor(message: string = 'the server is out of memory or over its memory budget; retry shortly', details: ErrorDetails = {}) {
     super(307, 'OUT_OF_MEMORY', message, details, 'request', true);
   }
 }
 
-/** The class of each wire code. */
+/** The class of each wire code (the number). */
 export const errorClassByCode: ReadonlyMap<
   number,
   new (message?: string, details?: ErrorDetails) => NoormmeError

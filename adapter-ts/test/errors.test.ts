@@ -1,7 +1,7 @@
 /* errors.test.ts - the generated error classes match protocol/errors.def (the
- * committed file is what the generator makes from it today), carry code,
- * name, message, details and retriable, and agree with the protocol page's
- * "retry?" column. */
+ * committed file is what the generator makes from it today), carry name (the
+ * class name), code (the wire NAME), wireCode (the number), message, details
+ * and retriable, and agree with the protocol page's "retry?" column. */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,8 +67,12 @@ describe('generated error classes', () => {
       const err = new Cls();
       assert.ok(err instanceof NoormmeError);
       assert.ok(err instanceof Error);
-      assert.equal(err.code, e.code);
-      assert.equal(err.name, e.name);
+      assert.equal(err.name, gen.className(e.name), 'name is the class name');
+      assert.equal(err.code, e.name, 'code is the wire NAME');
+      assert.equal(err.wireCode, e.code, 'wireCode is the number');
+      assert.equal((Cls as unknown as { code: string }).code, e.name);
+      assert.equal((Cls as unknown as { wireCode: number }).wireCode, e.code);
+      assert.match(String(err), new RegExp(`^${gen.className(e.name)}: `));
       assert.equal(err.message, e.message);
       assert.equal(err.severity, e.severity);
       assert.deepEqual(err.details, {});
@@ -88,7 +92,7 @@ describe('generated error classes', () => {
       const Cls = errorClassByCode.get(Number(code));
       assert.ok(Cls, `PROTOCOL.md lists ${name} (${code}); errors.def has no such code`);
       const err = new Cls();
-      assert.equal(err.name, name);
+      assert.equal(err.code, name);
       assert.equal(err.retriable, /^yes\b/i.test(retry!.trim()), `${name}: "retry?" says ${retry!.trim()}`);
     }
     assert.equal(new UnavailableError().retriable, true);
@@ -101,6 +105,9 @@ describe('errorFromWire', () => {
   it('builds the class of a known code with the server\'s message and details', () => {
     const err = errorFromWire([201, 'CONFLICT', 'taken (sqlite: UNIQUE)', { field: 'email', n: 3 }]);
     assert.ok(err instanceof ConflictError);
+    assert.equal(err.name, 'ConflictError');
+    assert.equal(err.code, 'CONFLICT');
+    assert.equal(err.wireCode, 201);
     assert.equal(err.message, 'taken (sqlite: UNIQUE)');
     assert.deepEqual(err.details, { field: 'email' }, 'only string details are kept');
     assert.ok(Object.isFrozen(err.details));
@@ -109,8 +116,9 @@ describe('errorFromWire', () => {
   it('keeps an unknown code as a plain NoormmeError, severity by range, not retriable', () => {
     const req = errorFromWire([250, 'NEW_THING', 'from a newer server', {}]);
     assert.equal(req.constructor, NoormmeError);
-    assert.equal(req.code, 250);
-    assert.equal(req.name, 'NEW_THING');
+    assert.equal(req.wireCode, 250);
+    assert.equal(req.code, 'NEW_THING');
+    assert.equal(req.name, 'NoormmeError');
     assert.equal(req.severity, 'request');
     assert.equal(req.retriable, false);
     assert.equal(errorFromWire([42, 'X', 'y']).severity, 'protocol');
@@ -128,14 +136,20 @@ describe('client-side errors', () => {
   it('NoormmeConnectionError and NoormmeTimeoutError are NoormmeErrors with negative codes', () => {
     const c = new NoormmeConnectionError('gone', { requestSent: true });
     assert.ok(c instanceof NoormmeError);
-    assert.equal(c.code, -1);
-    assert.equal(c.name, 'CONNECTION_ERROR');
+    assert.equal(c.wireCode, -1);
+    assert.equal(c.code, 'CONNECTION_ERROR');
+    assert.equal(c.name, 'NoormmeConnectionError');
     assert.equal(c.retriable, true);
     assert.equal(c.requestSent, true);
     assert.equal('cause' in c, false);
+    const os = Object.assign(new Error('connect ECONNREFUSED /x.sock'), { code: 'ECONNREFUSED' });
+    assert.equal(new NoormmeConnectionError('down', { cause: os }).cause, os);
     const sent = new NoormmeTimeoutError('slow', true);
-    assert.equal(sent.code, -2);
+    assert.equal(sent.wireCode, -2);
+    assert.equal(sent.code, 'TIMEOUT');
+    assert.equal(sent.name, 'NoormmeTimeoutError');
     assert.equal(sent.retriable, false);
+    assert.equal(new NoormmeTimeoutError('a read', true, { retriable: true }).retriable, true);
     assert.equal(new NoormmeTimeoutError('never sent', false).retriable, true);
   });
 });

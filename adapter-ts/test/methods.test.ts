@@ -1,0 +1,87 @@
+/* methods.test.ts - the generated method table matches protocol/methods.def
+ * (the committed file is what the generator makes from it today), the parser
+ * refuses what it cannot read, and limits are resolved to numbers. Issue 7,
+ * "TypeScript client lifecycle", task 1. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+
+import { LIMITS, METHODS } from '../dist/esm/methods.generated.js';
+import { PACKAGE_DIR } from './support.js';
+
+interface ParsedArg {
+  name: string;
+  types: string[];
+  required: boolean;
+  limit: number;
+}
+
+interface ParsedMethod {
+  name: string;
+  handler: string;
+  execClass: string;
+  keepExtra: boolean;
+  args: ParsedArg[];
+}
+
+interface Generator {
+  generateMethods(def: string): string;
+  parseMethodsDef(def: string): { limits: Map<string, number>; methods: ParsedMethod[] };
+  DEF_PATH: string;
+  OUT_PATH: string;
+}
+
+const gen = (await import(pathToFileURL(join(PACKAGE_DIR, 'scripts/gen-methods.mjs')).href)) as Generator;
+const defText = readFileSync(gen.DEF_PATH, 'utf8');
+
+describe('generated method table', () => {
+  it('src/methods.generated.ts is up to date with protocol/methods.def', () => {
+    const fresh = gen.generateMethods(defText);
+    const committed = readFileSync(gen.OUT_PATH, 'utf8');
+    assert.equal(committed, fresh, 'stale: run `npm run gen-methods` and commit the result');
+  });
+
+  it('a change to methods.def changes the output (the check above can fail)', () => {
+    const added = defText + '\nPROTO_METHOD("test.onlyHere", cmd_x, LOOP, NO_EXTRA)\n  PROTO_ARG("k", T_STR, REQUIRED, L_ID)\nPROTO_END\n';
+    const out = gen.generateMethods(added);
+    assert.notEqual(out, gen.generateMethods(defText));
+    assert.match(out, /'test\.onlyHere': \{/);
+    assert.match(out, /\{ name: 'k', types: \['str'\], required: true, limit: 255 \}/);
+  });
+
+  it('refuses lines it cannot read, unknown types and limits, repeats and unclosed methods', () => {
+    const m = (body: string) => `PROTO_LIMIT(L_A, 5)\nPROTO_METHOD("a.b", h, LOOP, NO_EXTRA)\n${body}\nPROTO_END\n`;
+    assert.throws(() => gen.parseMethodsDef(m('PROTO_ARG("x", T_STRING, REQUIRED, 0)')), /unknown argument type T_STRING/);
+    assert.throws(() => gen.parseMethodsDef(m('PROTO_ARG("x", T_STR, REQUIRED, L_B)')), /unknown limit L_B/);
+    assert.throws(() => gen.parseMethodsDef(m('PROTO_ARG("x", T_STR, MAYBE, 0)')), /cannot parse line/);
+    assert.throws(
+      () => gen.parseMethodsDef(m('PROTO_ARG("x", T_STR, REQUIRED, 0)\nPROTO_ARG("x", T_INT, OPTIONAL, 0)')),
+      /two arguments named x/,
+    );
+    assert.throws(() => gen.parseMethodsDef(m('') + m('').replace('PROTO_LIMIT(L_A, 5)\n', '')), /a\.b appears twice/);
+    assert.throws(() => gen.parseMethodsDef('PROTO_METHOD("a.b", h, LOOP, NO_EXTRA)\n'), /no PROTO_END/);
+    assert.throws(() => gen.parseMethodsDef('PROTO_ARG("x", T_STR, REQUIRED, 0)\n'), /outside a method/);
+    assert.throws(() => gen.parseMethodsDef('/* PROTO_METHOD("a.b", h, LOOP, NO_EXTRA) */\n'), /no PROTO_METHOD/);
+  });
+
+  it('has every method of methods.def with its class, extra-field rule and arguments, limits as numbers', () => {
+    const { limits, methods } = gen.parseMethodsDef(defText);
+    assert.deepEqual(Object.keys(METHODS), methods.map((m) => m.name));
+    assert.deepEqual(Object.entries(LIMITS), [...limits]);
+    for (const m of methods) {
+      const spec = METHODS[m.name as keyof typeof METHODS];
+      assert.equal(spec.execClass, m.execClass, m.name);
+      assert.equal(spec.keepExtra, m.keepExtra, m.name);
+      assert.deepEqual(spec.args, m.args, m.name);
+      for (const a of spec.args) assert.equal(typeof a.limit, 'number');
+    }
+    // Spot checks against the def text itself.
+    assert.equal(METHODS['auth.getSessionAndUser'].args[0]?.limit, LIMITS.L_TOKEN);
+    assert.equal(METHODS['auth.listSessions'].execClass, 'pool');
+    assert.equal(METHODS['auth.linkAccount'].keepExtra, true);
+    assert.equal(METHODS['auth.createSession'].keepExtra, false);
+    assert.deepEqual(METHODS['auth.createUser'].args.find((a) => a.name === 'emailVerified')?.types, ['time', 'nil']);
+  });
+});
