@@ -75,7 +75,8 @@ int cmd_authenticator_get(cmd_ctx_t *ctx)
     return cmd_pack_one(ctx, q, pack_authenticator);
 }
 
-/* auth.listAuthenticatorsByUserId {userId} -> [authenticator] ([] when none) */
+/* auth.listAuthenticatorsByUserId {userId} -> [authenticator] ([] when
+ * none); past --max-rows, cut as cmd_pack_all says. */
 int cmd_authenticator_list(cmd_ctx_t *ctx)
 {
     store_q_t *q = store_q(ctx->store, STORE_STMT_AUTHENTICATOR_LIST, ctx->err);
@@ -83,6 +84,7 @@ int cmd_authenticator_list(cmd_ctx_t *ctx)
         return -ctx->err->code;
     proto_str_t user = cmd_str(ctx->in.arg[0]);
     store_q_text(q, 1, user.ptr, user.len);
+    store_q_int(q, 2, cmd_list_limit(ctx));
     return cmd_pack_all(ctx, q, pack_authenticator);
 }
 

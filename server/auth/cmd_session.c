@@ -161,8 +161,9 @@ static int pack_listed(cmd_ctx_t *ctx, store_q_t *q, int col)
 }
 
 /* auth.listSessions {userId} -> [{id, userId, expires}], newest expiry
- * first. Tokens cannot be listed (they are not stored); `id` is an opaque
- * handle derived from the token's hash. */
+ * first; past --max-rows, cut as cmd_pack_all says. Tokens cannot be
+ * listed (they are not stored); `id` is an opaque handle derived from the
+ * token's hash. */
 int cmd_session_list(cmd_ctx_t *ctx)
 {
     store_q_t *q = store_q(ctx->store, STORE_STMT_SESSION_LIST, ctx->err);
@@ -170,6 +171,7 @@ int cmd_session_list(cmd_ctx_t *ctx)
         return -ctx->err->code;
     proto_str_t user = cmd_str(ctx->in.arg[0]);
     store_q_text(q, 1, user.ptr, user.len);
+    store_q_int(q, 2, cmd_list_limit(ctx));
     return cmd_pack_all(ctx, q, pack_listed);
 }
 

@@ -155,8 +155,14 @@ typedef int (*cmd_row_fn)(cmd_ctx_t *ctx, store_q_t *q, int col);
  * `pack`, or packs nil when there is none. */
 int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack);
 
-/* Runs a statement to the end and packs its rows as an array ([] when
- * none), each with `pack`. */
+/* The LIMIT to bind to a list statement: --max-rows + 1, so cmd_pack_all
+ * can tell a list that is whole at the limit from one that goes on. */
+int64_t cmd_list_limit(const cmd_ctx_t *ctx);
+
+/* Runs a list statement and packs its rows, each with `pack`. Up to
+ * --max-rows rows, the reply is the array of them ([] when none). When
+ * there are more, the reply is the map {items: [the first --max-rows
+ * rows], truncated: true, limit: --max-rows} (docs/PROTOCOL.md, "Lists"). */
 int cmd_pack_all(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack);
 
 /* server.* handlers (cmd_admin.c); the auth.* ones are in auth.h. */

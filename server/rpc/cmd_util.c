@@ -236,18 +236,31 @@ int cmd_pack_one(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack)
     return rc < 0 ? rc : 0;
 }
 
+int64_t cmd_list_limit(const cmd_ctx_t *ctx)
+{
+    return ctx->srv->cfg.max_rows + 1;
+}
+
 int cmd_pack_all(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack)
 {
     /* A msgpack array states its length first: pack the rows aside while
      * counting them, then the header, then the rows. */
+    uint32_t max = (uint32_t)ctx->srv->cfg.max_rows;
     proto_buf_t rows;
     proto_buf_init(&rows);
     msgpack_packer inner, *outer = ctx->pk;
     msgpack_packer_init(&inner, &rows, proto_buf_msgpack_write);
     ctx->pk = &inner;
     uint32_t n = 0;
+    bool cut = false;
     int rc;
     while ((rc = store_q_step(ctx->store, q, ctx->err)) == STORE_ROW) {
+        if (n == max) {
+            /* One row past the limit exists: the list is cut here. */
+            cut = true;
+            rc = STORE_DONE;
+            break;
+        }
         if ((rc = pack(ctx, q, 0)) != 0)
             break;
         n++;
@@ -255,9 +268,21 @@ int cmd_pack_all(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack)
     ctx->pk = outer;
     store_q_done(q);
     if (rc == STORE_DONE) {
+        /* A whole list stays the array clients expect; a cut one says so
+         * in a map a client cannot mistake for the whole list. */
+        if (cut) {
+            msgpack_pack_map(outer, 3);
+            proto_pack_cstr(outer, "items");
+        }
         msgpack_pack_array(outer, n);
         if (rows.len)
             outer->callback(outer->data, (const char *)rows.data, rows.len);
+        if (cut) {
+            proto_pack_cstr(outer, "truncated");
+            msgpack_pack_true(outer);
+            proto_pack_cstr(outer, "limit");
+            msgpack_pack_uint32(outer, max);
+        }
         rc = rows.failed ? cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory") : 0;
     }
     proto_buf_deinit(&rows);
