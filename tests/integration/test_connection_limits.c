@@ -28,7 +28,6 @@
 
 #define TIMEOUT_MS        300  /* --partial-timeout-ms and --idle-timeout-ms of setup_timeouts */
 #define LATE_MS           8000 /* a deadline that fires later than this was not TIMEOUT_MS */
-#define SLOW_PARTIAL_MS   3000 /* partial deadline of the slow-sender test */
 #define KEEPALIVE_IDLE_MS 1000 /* idle timeout of the keep-alive test */
 
 static testsrv_t srv;
@@ -52,7 +51,7 @@ static int setup_timeouts(void **state)
     return start_with(args);
 }
 
-/* A partial deadline ten times longer than the slow sender needs. */
+/* A 3 s partial deadline: 25 times the 120 ms the slow sender needs. */
 static int setup_slow_partial(void **state)
 {
     (void)state;
