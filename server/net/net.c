@@ -35,7 +35,19 @@
  * later instead of retrying in a busy loop. */
 #define NET_ACCEPT_PAUSE_MS 100
 
+/* Refused connections (TOO_MANY_CONNECTIONS, SHUTTING_DOWN) stay open after
+ * their notification, read and ignored, until the client closes, for at most
+ * NET_REFUSED_HOLD_MS or NET_REFUSED_DISCARD_MAX bytes: closing at once
+ * would reset a client whose request was already on its way, and it could
+ * not tell whether that request ran. At most NET_REFUSED_MAX are held at
+ * once; more are told and closed at once. main.c's descriptor reserve counts
+ * them. */
+#define NET_REFUSED_MAX         64
+#define NET_REFUSED_HOLD_MS     1000
+#define NET_REFUSED_DISCARD_MAX (64 * 1024)
+
 typedef struct conn conn_t;
+typedef struct refused refused_t;
 
 struct conn {
     uv_pipe_t pipe;            /* the socket; pipe.data points back here */
@@ -56,6 +68,17 @@ struct conn {
     uint64_t partial_since_ms; /* when the current partial message began; 0 = none */
 };
 
+/* A connection that was told why it is refused and is held until its
+ * client closes (see NET_REFUSED_MAX). Nothing it sends is looked at. */
+struct refused {
+    uv_pipe_t pipe;         /* the socket; pipe.data points back here */
+    net_t *net;             /* owner */
+    refused_t *prev, *next; /* held refusals, oldest first */
+    uint64_t deadline_ms;   /* uv_now by which it is closed anyway */
+    size_t discarded;       /* bytes read and ignored */
+    bool closing;           /* uv_close called */
+};
+
 typedef struct {
     uv_write_t req;  /* libuv request */
     conn_t *conn;    /* connection written to */
@@ -66,14 +89,19 @@ struct net {
     server_t *srv;  /* shared state */
     uv_loop_t loop; /* the loop */
 
-    /* Accepting (on_connection). */
-    int listen_fd;             /* listening socket, -1 when closed */
-    uv_poll_t listener;        /* readable: connections wait in the backlog */
-    bool bound;                /* the socket file is ours to unlink */
-    bool listening;            /* listener handle open */
-    int spare_fd;              /* given up to accept when descriptors run out; -1 = none */
-    uv_timer_t accept_pause;   /* resumes accepting after a resource failure */
-    uint64_t emfile_logged_ms; /* when the last out-of-descriptors line was logged */
+    /* Accepting and refusing (on_connection, refuse). */
+    int listen_fd;              /* listening socket, -1 when closed */
+    uv_poll_t listener;         /* readable: connections wait in the backlog */
+    bool bound;                 /* the socket file is ours to unlink */
+    bool listening;             /* listener handle open */
+    int spare_fd;               /* given up to accept when descriptors run out; -1 = none */
+    uv_timer_t accept_pause;    /* resumes accepting after a resource failure */
+    refused_t *refused;         /* refused connections being held, oldest first */
+    refused_t *refused_last;    /* the newest of them */
+    unsigned nrefused;          /* how many */
+    uv_timer_t refused_timer;   /* closes held refusals at their deadline */
+    uint64_t emfile_logged_ms;  /* when the last out-of-descriptors line was logged */
+    uint8_t discard[16 * 1024]; /* read buffer of every refused connection */
 
     uv_async_t wake;     /* writer -> loop: jobs finished */
     uv_timer_t sweep;    /* deadlines: partial message, idle */
@@ -385,18 +413,103 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn_flush(c);
 }
 
+static void refused_close_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Stops holding `r`: unlinks it and closes its socket. */
+static void refused_close(refused_t *r)
+{
+    if (r->closing)
+        return;
+    r->closing = true;
+    net_t *n = r->net;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        n->refused = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        n->refused_last = r->prev;
+    n->nrefused--;
+    uv_close((uv_handle_t *)&r->pipe, refused_close_cb);
+}
+
+/* Closes the held refusals whose deadline has come; rearms for the next.
+ * They are held for the same time, so the oldest is always first. */
+static void refused_timer_cb(uv_timer_t *t)
+{
+    net_t *n = t->data;
+    uint64_t now = now_ms(n);
+    while (n->refused && n->refused->deadline_ms <= now)
+        refused_close(n->refused);
+    if (n->refused)
+        uv_timer_start(&n->refused_timer, refused_timer_cb, n->refused->deadline_ms - now, 0);
+}
+
+static void refused_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    refused_t *r = h->data;
+    *buf = uv_buf_init((char *)r->net->discard, sizeof r->net->discard);
+}
+
+/* Ignores what a refused client sends; lets go at its EOF or past the cap. */
+static void refused_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    refused_t *r = s->data;
+    if (nread < 0) {
+        refused_close(r);
+        return;
+    }
+    r->discarded += (size_t)nread;
+    if (r->discarded > NET_REFUSED_DISCARD_MAX)
+        refused_close(r);
+}
+
 /* Tells the client on the accepted socket `fd` why it cannot be served
- * (`code`, as a server.error notification) and closes it: a clear answer
- * instead of a connection left hanging in the backlog. Takes `fd`. */
-static void refuse(int fd, int code)
+ * (`code`, as a server.error notification), then ends the server's side of
+ * the stream. When `hold` and fewer than NET_REFUSED_MAX are held, the
+ * socket stays open, its input read and ignored, until the client closes
+ * or the hold ends; otherwise it is closed at once. Takes `fd` in every
+ * case. */
+static void refuse(net_t *n, int fd, int code, bool hold)
 {
     proto_buf_t msg;
     proto_buf_init(&msg);
     dispatch_pack_fatal(&msg, code, NULL);
-    if (!msg.failed)
-        (void)send(fd, msg.data, msg.len, MSG_NOSIGNAL);
+    /* A fresh socket's buffer takes these few bytes whole. */
+    bool told = !msg.failed && send(fd, msg.data, msg.len, MSG_NOSIGNAL) == (ssize_t)msg.len;
     proto_buf_deinit(&msg);
-    close(fd);
+    refused_t *r = NULL;
+    if (told && hold && n->nrefused < NET_REFUSED_MAX && shutdown(fd, SHUT_WR) == 0)
+        r = calloc(1, sizeof *r);
+    if (!r) {
+        close(fd);
+        return;
+    }
+    r->net = n;
+    uv_pipe_init(&n->loop, &r->pipe, 0);
+    r->pipe.data = r;
+    if (uv_pipe_open(&r->pipe, fd) != 0) {
+        close(fd);
+        r->closing = true; /* never linked */
+        uv_close((uv_handle_t *)&r->pipe, refused_close_cb);
+        return;
+    }
+    r->deadline_ms = now_ms(n) + NET_REFUSED_HOLD_MS;
+    r->prev = n->refused_last;
+    if (n->refused_last)
+        n->refused_last->next = r;
+    else
+        n->refused = r;
+    n->refused_last = r;
+    if (n->nrefused++ == 0)
+        uv_timer_start(&n->refused_timer, refused_timer_cb, NET_REFUSED_HOLD_MS, 0);
+    uv_read_start((uv_stream_t *)&r->pipe, refused_alloc_cb, refused_read_cb);
 }
 
 /* The memory of one connection. Test builds fail every Nth allocation when
@@ -425,11 +538,11 @@ static void net_admit(net_t *n, int fd)
     if (n->stopping) {
         /* The listener stays open until the database is released, so say
          * why instead. */
-        refuse(fd, PROTO_E_SHUTTING_DOWN);
+        refuse(n, fd, PROTO_E_SHUTTING_DOWN, true);
         return;
     }
     if (srv->conns.current >= (uint64_t)srv->cfg.max_connections) {
-        refuse(fd, PROTO_E_TOO_MANY_CONNECTIONS);
+        refuse(n, fd, PROTO_E_TOO_MANY_CONNECTIONS, true);
         srv->conns.refused++;
         log_event(LOG_WARN, "connection_refused", " reason=max_connections max=%lld",
                   (long long)srv->cfg.max_connections);
@@ -499,7 +612,7 @@ static bool accept_without_fds(net_t *n, int e)
             fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         while (fd < 0 && errno == EINTR);
         if (fd >= 0)
-            refuse(fd, PROTO_E_TOO_MANY_CONNECTIONS);
+            refuse(n, fd, PROTO_E_TOO_MANY_CONNECTIONS, false);
         n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     /* One line per second at most: a flood must not flood the log too. */
@@ -550,8 +663,8 @@ static void on_connection(uv_poll_t *p, int status, int events)
     }
 }
 
-/* Closes the listener and its timer. Safe twice. The socket file is left
- * for unlink_socket. */
+/* Closes the listener, its timers and every refused connection still held.
+ * Safe twice. The socket file is left for unlink_socket. */
 static void listener_close(net_t *n)
 {
     if (n->listening) {
@@ -563,6 +676,9 @@ static void listener_close(net_t *n)
         close(n->listen_fd);
         n->listen_fd = -1;
     }
+    while (n->refused)
+        refused_close(n->refused);
+    close_if_open((uv_handle_t *)&n->refused_timer);
     close_if_open((uv_handle_t *)&n->accept_pause);
     if (n->spare_fd >= 0) {
         close(n->spare_fd);
@@ -795,10 +911,11 @@ net_t *net_new(server_t *srv, proto_err_t *err)
     uv_timer_init(&n->loop, &n->deadline);
     uv_timer_init(&n->loop, &n->purge);
     uv_timer_init(&n->loop, &n->accept_pause);
+    uv_timer_init(&n->loop, &n->refused_timer);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
     n->wake.data = n->sweep.data = n->deadline.data = n->purge.data = n;
-    n->accept_pause.data = n;
+    n->accept_pause.data = n->refused_timer.data = n;
     n->sigterm.data = n->sigint.data = n;
 
     const char *path = srv->cfg.socket_path;
