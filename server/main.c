@@ -35,6 +35,16 @@ int main(int argc, char **argv)
     case CONFIG_ERROR: return 2;
     case CONFIG_OK: break;
     }
+    /* Another user who can connect can call every method, including the
+     * ones that return decrypted OAuth tokens: only on explicit request. */
+    if ((srv.cfg.socket_mode & 07) && strcmp(srv.cfg.socket_mode_unsafe, "yes") != 0) {
+        fprintf(stderr,
+                "noormd: socket mode %04llo gives other users access to the socket (with "
+                "write access, any local user can call every method); use 0660 or 0600, or "
+                "add --socket-mode-unsafe yes\n",
+                (unsigned long long)srv.cfg.socket_mode);
+        return 2;
+    }
     log_level_t level = LOG_INFO;
     log_parse_level(srv.cfg.log_level, &level);
     log_set_level(level);
@@ -43,7 +53,7 @@ int main(int argc, char **argv)
      * crash must not leave keys or tokens in a core file. */
     signal(SIGPIPE, SIG_IGN);
     /* Everything noormd creates (database, WAL, lock file) is private to
-     * its user; the socket gets --socket-mode explicitly. */
+     * its user; the socket gets --socket-mode through the umask at bind. */
     umask(077);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
@@ -69,6 +79,9 @@ int main(int argc, char **argv)
               log_quote(qs, sizeof qs, srv.cfg.socket_path, strlen(srv.cfg.socket_path)),
               log_quote(qd, sizeof qd, srv.cfg.db_path, strlen(srv.cfg.db_path)),
               srv.cfg.synchronous);
+    if (srv.cfg.socket_mode & 07)
+        log_event(LOG_WARN, "socket_mode_unsafe", " mode=%04llo",
+                  (unsigned long long)srv.cfg.socket_mode);
 
     /* Ownership first: a second server for the same database is refused
      * before it touches the socket or the database. */

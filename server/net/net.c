@@ -822,7 +822,36 @@ static void signal_cb(uv_signal_t *s, int signum)
     net_maybe_finish(n);
 }
 
-/* Refuses a live socket or a non-socket file; removes a stale socket. */
+/* Refuses a socket directory that every user may write to and that has no
+ * sticky bit: there anyone could rename the socket away and bind their own
+ * in its place, and clients would send it their requests. A directory that
+ * cannot be looked at is left for bind to report. */
+static int check_socket_dir(const char *path, proto_err_t *err)
+{
+    char dir[sizeof((struct sockaddr_un *)0)->sun_path]; /* path fits: checked by the caller */
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return 0;
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+        return proto_err_set(err, PROTO_E_INTERNAL,
+                             "the socket's directory %s is world-writable without the sticky "
+                             "bit, so any user could replace the socket; chmod o-w or +t it, or "
+                             "choose another --socket",
+                             dir);
+    return 0;
+}
+
+/* Refuses an unsafe directory, a live socket or a non-socket file; removes
+ * a stale socket. */
 static int prepare_path(const char *path, proto_err_t *err)
 {
     struct sockaddr_un sa;
@@ -830,6 +859,8 @@ static int prepare_path(const char *path, proto_err_t *err)
         return proto_err_set(err, PROTO_E_INTERNAL,
                              "socket path %s is too long (at most %zu bytes)", path,
                              sizeof sa.sun_path - 1);
+    if (check_socket_dir(path, err) != 0)
+        return -1;
     struct stat st;
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0
@@ -864,8 +895,10 @@ static int prepare_path(const char *path, proto_err_t *err)
 
 /* Creates the socket at `path` (already checked by prepare_path) with file
  * mode `mode`, into n->listen_fd, bound but not yet listening; sets
- * n->bound once the file exists. Returns 0, or -1 with the reason in
- * `err`. */
+ * n->bound once the file exists. The mode comes from the umask at bind
+ * alone: the file never exists with wider permissions, and nothing changes
+ * it afterwards (a chmod by path follows a symbolic link put in the
+ * socket's place). Returns 0, or -1 with the reason in `err`. */
 static int bind_socket(net_t *n, const char *path, mode_t mode, proto_err_t *err)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -876,9 +909,7 @@ static int bind_socket(net_t *n, const char *path, mode_t mode, proto_err_t *err
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    /* Create the socket file with the configured mode from the start: no
-     * window in which it is wider. The umask is per process: no other
-     * thread runs yet. */
+    /* The umask is per process: no other thread runs yet. */
     mode_t old = umask((mode_t)(~mode & 0777));
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     int e = errno;
@@ -889,9 +920,14 @@ static int bind_socket(net_t *n, const char *path, mode_t mode, proto_err_t *err
                                  ? " (does its directory exist, and may this user write to it?)"
                                  : "");
     n->bound = true;
-    if (chmod(path, mode) != 0)
-        return proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s", path,
-                             strerror(errno));
+    /* A default ACL on the directory replaces the umask: check the result
+     * instead of trusting it. */
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || (st.st_mode & 07777) != mode)
+        return proto_err_set(err, PROTO_E_INTERNAL,
+                             "socket %s did not get mode %04o (is there a default ACL on its "
+                             "directory?)",
+                             path, (unsigned)mode);
     return 0;
 }
 
