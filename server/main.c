@@ -1,4 +1,5 @@
 /* main.c - noormd: configuration, store, writer, then the event loop. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,47 @@
 #include "store.h"
 #include "version.h"
 #include "writer.h"
+
+/* File descriptors noormd needs beside one per connection: the database
+ * and its -wal, -shm and lock files, the listener and its spare, libuv's
+ * own (epoll, signals, wake-up), stdio, and the refused connections held
+ * while they are told why (at most 64, NET_REFUSED_MAX in net.c). */
+#define FD_RESERVE 128
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit, then checks that it holds
+ * `max_connections` connections plus FD_RESERVE: past the limit, accept
+ * fails with EMFILE and clients are turned away. Returns 0, or -1 with the
+ * reason in `err`. */
+static int fit_fd_limit(int64_t max_connections, proto_err_t *err)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return proto_err_set(err, PROTO_E_INTERNAL, "getrlimit(RLIMIT_NOFILE): %s",
+                             strerror(errno));
+    rlim_t need = (rlim_t)max_connections + FD_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+        /* An unlimited hard limit cannot be the soft one (Linux caps it at
+         * fs.nr_open): then ask for what is needed. */
+        if (setrlimit(RLIMIT_NOFILE, &raised) != 0 && need > rl.rlim_cur) {
+            raised.rlim_cur = need;
+            if (setrlimit(RLIMIT_NOFILE, &raised) != 0)
+                raised.rlim_cur = rl.rlim_cur;
+        }
+        rl.rlim_cur = raised.rlim_cur;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return 0;
+    char fit[64] = "";
+    if (rl.rlim_cur > FD_RESERVE)
+        snprintf(fit, sizeof fit, " or lower --max-connections to %llu",
+                 (unsigned long long)(rl.rlim_cur - FD_RESERVE));
+    return proto_err_set(err, PROTO_E_INTERNAL,
+                         "--max-connections %lld needs %llu file descriptors but RLIMIT_NOFILE "
+                         "is %llu (hard limit %llu): raise it (ulimit -n, systemd LimitNOFILE=)%s",
+                         (long long)max_connections, (unsigned long long)need,
+                         (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, fit);
+}
 
 static int fail(const char *event, const proto_err_t *err)
 {
@@ -82,6 +124,11 @@ int main(int argc, char **argv)
     if (srv.cfg.socket_mode & 07)
         log_event(LOG_WARN, "socket_mode_unsafe", " mode=%04llo",
                   (unsigned long long)srv.cfg.socket_mode);
+
+    if (fit_fd_limit(srv.cfg.max_connections, &err) != 0) {
+        status = fail("start_failed", &err);
+        goto out;
+    }
 
     /* Ownership first: a second server for the same database is refused
      * before it touches the socket or the database. */

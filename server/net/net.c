@@ -611,16 +611,19 @@ static bool accept_without_fds(net_t *n, int e)
         do
             fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         while (fd < 0 && errno == EINTR);
-        if (fd >= 0)
+        if (fd >= 0) {
             refuse(n, fd, PROTO_E_TOO_MANY_CONNECTIONS, false);
+            srv->conns.emfile++;
+        }
         n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     /* One line per second at most: a flood must not flood the log too. */
     uint64_t now = now_ms(n);
     if (n->emfile_logged_ms == 0 || now - n->emfile_logged_ms >= 1000) {
         n->emfile_logged_ms = now;
-        log_event(LOG_WARN, "connection_refused", " reason=%s open=%llu",
-                  e == EMFILE ? "emfile" : "enfile", (unsigned long long)srv->conns.current);
+        log_event(LOG_WARN, "connection_refused", " reason=%s refused=%llu open=%llu",
+                  e == EMFILE ? "emfile" : "enfile", (unsigned long long)srv->conns.emfile,
+                  (unsigned long long)srv->conns.current);
     }
     if (fd >= 0 && n->spare_fd >= 0)
         return true;
