@@ -445,6 +445,8 @@ int proto_json_pack(msgpack_packer *pk, const char *json, size_t len, uint32_t *
     skip_ws(&r);
     if (rc == 0 && r.p != r.end)
         rc = -1; /* trailing text */
+    if (rc != 0 && r.str.failed)
+        rc = PROTO_JSON_NOMEM; /* not the text's fault */
     proto_buf_deinit(&r.str);
     return rc;
 }

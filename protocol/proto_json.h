@@ -30,8 +30,11 @@ int proto_json_write_member(const char *key, size_t klen, const msgpack_object *
 /* Packs the JSON text `json[0..len)` as MessagePack. When `members` is not
  * NULL the text must be an object and only its members are packed (as
  * key, value pairs, no map header) with their number in *members, so the
- * caller can merge them into a map of its own. Returns 0, or -1 for text
- * that is not valid JSON (or nests deeper than PROTO_JSON_MAX_DEPTH). */
+ * caller can merge them into a map of its own. Returns 0, -1 for text
+ * that is not valid JSON (or nests deeper than PROTO_JSON_MAX_DEPTH), or
+ * PROTO_JSON_NOMEM when memory to unescape a string ran out. A failed
+ * append to `pk` shows in its buffer, not here. */
+#define PROTO_JSON_NOMEM (-2)
 int proto_json_pack(msgpack_packer *pk, const char *json, size_t len, uint32_t *members);
 
 #endif

@@ -1,6 +1,7 @@
 /* noormd.c - start-up and exit: configuration, ownership of the database,
  * socket, key, migrations, method table, executors (writer and reader
  * pool), then the event loop; on the way out everything in reverse. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,59 @@
 #include "version.h"
 #include "writer.h"
 
+/* File descriptors noormd needs beside one per connection: the database
+ * and its -wal, -shm and lock files, the listener and its spare, libuv's
+ * own (epoll, signals, wake-up), stdio, the reader pool's connections, and
+ * the refused connections held while they are told why (at most 64,
+ * NET_REFUSED_MAX in net.c). */
+#define FD_RESERVE 128
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit, then checks that it holds
+ * `max_connections` connections plus FD_RESERVE plus `pool` (three files
+ * per pool connection): past the limit, accept fails with EMFILE and
+ * clients are turned away. Returns 0, or a negative code with the reason
+ * in `err`. */
+static int fit_fd_limit(int64_t max_connections, long pool, proto_err_t *err)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return proto_err_set(err, PROTO_E_INTERNAL, "getrlimit(RLIMIT_NOFILE): %s",
+                             strerror(errno));
+    rlim_t reserve = FD_RESERVE + 3 * (rlim_t)pool;
+    rlim_t need = (rlim_t)max_connections + reserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+        /* An unlimited hard limit cannot be the soft one (Linux caps it at
+         * fs.nr_open): then ask for what is needed. */
+        if (setrlimit(RLIMIT_NOFILE, &raised) != 0 && need > rl.rlim_cur) {
+            raised.rlim_cur = need;
+            if (setrlimit(RLIMIT_NOFILE, &raised) != 0)
+                raised.rlim_cur = rl.rlim_cur;
+        }
+        rl.rlim_cur = raised.rlim_cur;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return 0;
+    char fit[64] = "";
+    if (rl.rlim_cur > reserve)
+        snprintf(fit, sizeof fit, " or lower --max-connections to %llu",
+                 (unsigned long long)(rl.rlim_cur - reserve));
+    return proto_err_set(err, PROTO_E_INTERNAL,
+                         "--max-connections %lld needs %llu file descriptors but RLIMIT_NOFILE "
+                         "is %llu (hard limit %llu): raise it (ulimit -n, systemd LimitNOFILE=)%s",
+                         (long long)max_connections, (unsigned long long)need,
+                         (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, fit);
+}
+
+/* The reader pool's size: --pool-threads, or one per online core. */
+static long pool_size(const config_t *cfg)
+{
+    long threads = cfg->pool_threads;
+    if (threads == 0)
+        threads = sysconf(_SC_NPROCESSORS_ONLN);
+    return threads < 1 ? 1 : threads;
+}
+
 static int fail(const char *event, const proto_err_t *err)
 {
     char q[320];
@@ -41,6 +95,16 @@ int noormd_main(int argc, char **argv, noormd_hook_fn hook)
     case CONFIG_ERROR: return 2;
     case CONFIG_OK: break;
     }
+    /* Another user who can connect can call every method, including the
+     * ones that return decrypted OAuth tokens: only on explicit request. */
+    if ((srv.cfg.socket_mode & 07) && strcmp(srv.cfg.socket_mode_unsafe, "yes") != 0) {
+        fprintf(stderr,
+                "noormd: socket mode %04llo gives other users access to the socket (with "
+                "write access, any local user can call every method); use 0660 or 0600, or "
+                "add --socket-mode-unsafe yes\n",
+                (unsigned long long)srv.cfg.socket_mode);
+        return 2;
+    }
     log_level_t level = LOG_INFO;
     log_parse_level(srv.cfg.log_level, &level);
     log_set_level(level);
@@ -49,7 +113,7 @@ int noormd_main(int argc, char **argv, noormd_hook_fn hook)
      * crash must not leave keys or tokens in a core file. */
     signal(SIGPIPE, SIG_IGN);
     /* Everything noormd creates (database, WAL, lock file) is private to
-     * its user; the socket gets --socket-mode explicitly. */
+     * its user; the socket gets --socket-mode through the umask at bind. */
     umask(077);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
@@ -75,6 +139,16 @@ int noormd_main(int argc, char **argv, noormd_hook_fn hook)
               log_quote(qs, sizeof qs, srv.cfg.socket_path, strlen(srv.cfg.socket_path)),
               log_quote(qd, sizeof qd, srv.cfg.db_path, strlen(srv.cfg.db_path)),
               srv.cfg.synchronous);
+
+    if (srv.cfg.socket_mode & 07)
+        log_event(LOG_WARN, "socket_mode_unsafe", " mode=%04llo",
+                  (unsigned long long)srv.cfg.socket_mode);
+
+    long threads = pool_size(&srv.cfg);
+    if (fit_fd_limit(srv.cfg.max_connections, threads, &err) != 0) {
+        status = fail("start_failed", &err);
+        goto out;
+    }
 
     /* Ownership first: a second server for the same database is refused
      * before it touches the socket or the database. */
@@ -132,11 +206,6 @@ int noormd_main(int argc, char **argv, noormd_hook_fn hook)
         status = fail("start_failed", &err);
         goto out;
     }
-    long threads = srv.cfg.pool_threads;
-    if (threads == 0)
-        threads = sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1)
-        threads = 1;
     if (pool_start(&so, (int)threads, srv.done, &srv.pool, &err) != 0) {
         status = fail("start_failed", &err);
         goto out;

@@ -72,7 +72,7 @@ static int seal_tokens(cmd_ctx_t *ctx, proto_str_t provider, proto_str_t account
         account_ad(ad, sealed_names[t], provider, account_id);
         size_t n = o->via.str.size + CRYPTO_SEAL_OVERHEAD;
         if (proto_buf_reserve(&sealed[t], n) != 0)
-            return cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
+            return cmd_fail_oom(ctx);
         if (crypto_seal(ctx->srv->crypto, ad, AD_FIELDS, o->via.str.ptr, o->via.str.size,
                         sealed[t].data) != 0) /* cannot happen within the argument limits */
             return cmd_fail(ctx, PROTO_E_INTERNAL, sealed_names[t],
@@ -115,8 +115,13 @@ static int pack_account_as(cmd_ctx_t *ctx, store_q_t *q, bool lenient)
         const uint8_t *s = store_q_col_blob(q, C_ACCESS_TOKEN + t, &slen);
         proto_str_t ad[AD_FIELDS];
         account_ad(ad, sealed_names[t], provider, account_id);
+        if (slen >= CRYPTO_SEAL_OVERHEAD &&
+            proto_buf_reserve(&plain[t], slen - CRYPTO_SEAL_OVERHEAD + 1) != 0) {
+            /* No room for the plaintext says nothing about the key. */
+            rc = cmd_fail_oom(ctx);
+            continue;
+        }
         if (slen < CRYPTO_SEAL_OVERHEAD ||
-            proto_buf_reserve(&plain[t], slen - CRYPTO_SEAL_OVERHEAD + 1) != 0 ||
             crypto_open(ctx->srv->crypto, ad, AD_FIELDS, s, slen, plain[t].data) != 0) {
             if (lenient) {
                 log_event(LOG_WARN, "token_not_decrypted", " column=%s action=unlink",

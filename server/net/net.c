@@ -7,9 +7,11 @@
  * scanner, the partial-message deadline and idle timeout in the sweep timer,
  * the output cap after every append.
  */
+#define _GNU_SOURCE /* accept4 */
 #include "net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,7 +35,27 @@
  * requests until it reads its replies (they then wait in the kernel). */
 #define NET_OUT_HIGH   (256 * 1024)
 
+/* Accepting: connections taken from the backlog per readiness of the
+ * listener. The rest wait for the next loop iteration, so a connect/close
+ * flood cannot keep the loop from reading the connections already open. */
+#define NET_ACCEPT_BUDGET   64
+/* After accept failed for lack of resources, accepting resumes this much
+ * later instead of retrying in a busy loop. */
+#define NET_ACCEPT_PAUSE_MS 100
+
+/* Refused connections (TOO_MANY_CONNECTIONS, SHUTTING_DOWN) stay open after
+ * their notification, read and ignored, until the client closes, for at most
+ * NET_REFUSED_HOLD_MS or NET_REFUSED_DISCARD_MAX bytes: closing at once
+ * would reset a client whose request was already on its way, and it could
+ * not tell whether that request ran. At most NET_REFUSED_MAX are held at
+ * once; more are told and closed at once. main.c's descriptor reserve counts
+ * them. */
+#define NET_REFUSED_MAX         64
+#define NET_REFUSED_HOLD_MS     1000
+#define NET_REFUSED_DISCARD_MAX (64 * 1024)
+
 typedef struct conn conn_t;
+typedef struct refused refused_t;
 
 struct conn {
     uv_pipe_t pipe;            /* the socket; pipe.data points back here */
@@ -64,6 +86,17 @@ struct conn {
     conn_t *ready_next;        /* ready list link (backlog) */
 };
 
+/* A connection that was told why it is refused and is held until its
+ * client closes (see NET_REFUSED_MAX). Nothing it sends is looked at. */
+struct refused {
+    uv_pipe_t pipe;         /* the socket; pipe.data points back here */
+    net_t *net;             /* owner */
+    refused_t *prev, *next; /* held refusals, oldest first */
+    uint64_t deadline_ms;   /* uv_now by which it is closed anyway */
+    size_t discarded;       /* bytes read and ignored */
+    bool closing;           /* uv_close called */
+};
+
 typedef struct {
     uv_write_t req;  /* libuv request */
     conn_t *conn;    /* connection written to */
@@ -71,11 +104,23 @@ typedef struct {
 } net_write_t;
 
 struct net {
-    server_t *srv;       /* shared state */
-    uv_loop_t loop;      /* the loop */
-    uv_pipe_t listener;  /* listening socket */
-    bool bound;          /* the socket file is ours to unlink */
-    bool listening;      /* listener open */
+    server_t *srv;  /* shared state */
+    uv_loop_t loop; /* the loop */
+
+    /* Accepting and refusing (on_connection, refuse). */
+    int listen_fd;              /* listening socket, -1 when closed */
+    uv_poll_t listener;         /* readable: connections wait in the backlog */
+    bool bound;                 /* the socket file is ours to unlink */
+    bool listening;             /* listener handle open */
+    int spare_fd;               /* given up to accept when descriptors run out; -1 = none */
+    uv_timer_t accept_pause;    /* resumes accepting after a resource failure */
+    refused_t *refused;         /* refused connections being held, oldest first */
+    refused_t *refused_last;    /* the newest of them */
+    unsigned nrefused;          /* how many */
+    uv_timer_t refused_timer;   /* closes held refusals at their deadline */
+    uint64_t emfile_logged_ms;  /* when the last out-of-descriptors line was logged */
+    uint8_t discard[16 * 1024]; /* read buffer of every refused connection */
+
     uv_async_t wake;     /* writer -> loop: jobs finished */
     uv_timer_t sweep;    /* deadlines: partial message, idle */
     uv_timer_t deadline; /* shutdown deadline */
@@ -126,6 +171,7 @@ static void conn_unref(conn_t *c)
 
 static void net_maybe_finish(net_t *n);
 static void unlink_socket(net_t *n);
+static void close_if_open(uv_handle_t *h);
 
 static void conn_close_cb(uv_handle_t *h)
 {
@@ -507,63 +553,140 @@ static void slices_cb(uv_idle_t *h)
     flush_dirty(n);
 }
 
-static void refuse_close_cb(uv_handle_t *h)
+static void refused_close_cb(uv_handle_t *h)
 {
-    free(h);
+    free(h->data);
 }
 
-/* Accepts a connection only to tell it why it cannot be served (`code`,
- * as a server.error notification) and close it: a clear answer instead of
- * a connection left hanging in the backlog. */
-static void refuse(net_t *n, uv_stream_t *server, int code)
+/* Stops holding `r`: unlinks it and closes its socket. */
+static void refused_close(refused_t *r)
 {
-    uv_pipe_t *p = malloc(sizeof *p);
-    if (!p || uv_pipe_init(&n->loop, p, 0) != 0) {
-        free(p);
+    if (r->closing)
+        return;
+    r->closing = true;
+    net_t *n = r->net;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        n->refused = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        n->refused_last = r->prev;
+    n->nrefused--;
+    uv_close((uv_handle_t *)&r->pipe, refused_close_cb);
+}
+
+/* Closes the held refusals whose deadline has come; rearms for the next.
+ * They are held for the same time, so the oldest is always first. */
+static void refused_timer_cb(uv_timer_t *t)
+{
+    net_t *n = t->data;
+    uint64_t now = now_ms(n);
+    while (n->refused && n->refused->deadline_ms <= now)
+        refused_close(n->refused);
+    if (n->refused)
+        uv_timer_start(&n->refused_timer, refused_timer_cb, n->refused->deadline_ms - now, 0);
+}
+
+static void refused_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    refused_t *r = h->data;
+    *buf = uv_buf_init((char *)r->net->discard, sizeof r->net->discard);
+}
+
+/* Ignores what a refused client sends; lets go at its EOF or past the cap. */
+static void refused_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    refused_t *r = s->data;
+    if (nread < 0) {
+        refused_close(r);
         return;
     }
-    if (uv_accept(server, (uv_stream_t *)p) == 0) {
-        proto_buf_t msg;
-        proto_buf_init(&msg);
-        dispatch_pack_fatal(&msg, code, NULL);
-        uv_buf_t b = uv_buf_init((char *)msg.data, (unsigned)msg.len);
-        uv_try_write((uv_stream_t *)p, &b, 1);
-        proto_buf_deinit(&msg);
-    }
-    uv_close((uv_handle_t *)p, refuse_close_cb);
+    r->discarded += (size_t)nread;
+    if (r->discarded > NET_REFUSED_DISCARD_MAX)
+        refused_close(r);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* Tells the client on the accepted socket `fd` why it cannot be served
+ * (`code`, as a server.error notification), then ends the server's side of
+ * the stream. When `hold` and fewer than NET_REFUSED_MAX are held, the
+ * socket stays open, its input read and ignored, until the client closes
+ * or the hold ends; otherwise it is closed at once. Takes `fd` in every
+ * case. */
+static void refuse(net_t *n, int fd, int code, bool hold)
 {
-    net_t *n = server->data;
+    proto_buf_t msg;
+    proto_buf_init(&msg);
+    dispatch_pack_fatal(&msg, code, NULL);
+    /* A fresh socket's buffer takes these few bytes whole. */
+    bool told = !msg.failed && send(fd, msg.data, msg.len, MSG_NOSIGNAL) == (ssize_t)msg.len;
+    proto_buf_deinit(&msg);
+    refused_t *r = NULL;
+    if (told && hold && n->nrefused < NET_REFUSED_MAX && shutdown(fd, SHUT_WR) == 0)
+        r = calloc(1, sizeof *r);
+    if (!r) {
+        close(fd);
+        return;
+    }
+    r->net = n;
+    uv_pipe_init(&n->loop, &r->pipe, 0);
+    r->pipe.data = r;
+    if (uv_pipe_open(&r->pipe, fd) != 0) {
+        close(fd);
+        r->closing = true; /* never linked */
+        uv_close((uv_handle_t *)&r->pipe, refused_close_cb);
+        return;
+    }
+    r->deadline_ms = now_ms(n) + NET_REFUSED_HOLD_MS;
+    r->prev = n->refused_last;
+    if (n->refused_last)
+        n->refused_last->next = r;
+    else
+        n->refused = r;
+    n->refused_last = r;
+    if (n->nrefused++ == 0)
+        uv_timer_start(&n->refused_timer, refused_timer_cb, NET_REFUSED_HOLD_MS, 0);
+    uv_read_start((uv_stream_t *)&r->pipe, refused_alloc_cb, refused_read_cb);
+}
+
+/* Serves the accepted socket `fd`, or refuses it. Takes `fd` on every path:
+ * it becomes a connection's handle or is closed, so no failure here can
+ * leave a connection waiting or the listener stuck. */
+static void net_admit(net_t *n, int fd)
+{
     server_t *srv = n->srv;
-    if (status < 0) {
-        log_event(LOG_WARN, "accept_failed", " error=%s", uv_err_name(status));
-        return;
-    }
     if (n->stopping) {
-        /* The listener stays open until the database is released (libuv
-         * removes the socket file when it closes), so say why instead. */
-        refuse(n, server, PROTO_E_SHUTTING_DOWN);
+        /* The listener stays open until the database is released, so say
+         * why instead. */
+        refuse(n, fd, PROTO_E_SHUTTING_DOWN, true);
         return;
     }
     if (srv->conns.current >= (uint64_t)srv->cfg.max_connections) {
-        refuse(n, server, PROTO_E_TOO_MANY_CONNECTIONS);
+        refuse(n, fd, PROTO_E_TOO_MANY_CONNECTIONS, true);
         srv->conns.refused++;
         log_event(LOG_WARN, "connection_refused", " reason=max_connections max=%lld",
                   (long long)srv->cfg.max_connections);
         return;
     }
-    conn_t *c = calloc(1, sizeof *c);
-    if (!c)
+    conn_t *c = calloc(1, sizeof(conn_t));
+    if (!c) {
+        /* Too little memory to say why, too: just close. */
+        close(fd);
+        srv->conns.refused++;
+        log_event(LOG_ERROR, "connection_refused", " reason=out_of_memory");
         return;
+    }
     c->net = n;
     c->refs = 1;
     proto_buf_init(&c->out);
     proto_scan_init(&c->scan, (size_t)srv->cfg.max_message_bytes, (uint32_t)srv->cfg.max_depth);
     uv_pipe_init(&n->loop, &c->pipe, 0);
     c->pipe.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+    if (uv_pipe_open(&c->pipe, fd) != 0) {
+        close(fd);
         uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
         return;
     }
@@ -576,6 +699,117 @@ static void on_connection(uv_stream_t *server, int status)
     log_event(LOG_DEBUG, "connection_opened", " open=%llu", (unsigned long long)srv->conns.current);
     c->last_active_ms = now_ms(n);
     uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+}
+
+static void on_connection(uv_poll_t *p, int status, int events);
+
+static void accept_resume_cb(uv_timer_t *t)
+{
+    net_t *n = t->data;
+    if (n->spare_fd < 0)
+        n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (n->listening)
+        uv_poll_start(&n->listener, UV_READABLE, on_connection);
+}
+
+/* Stops accepting for NET_ACCEPT_PAUSE_MS: the connections wait in the
+ * backlog instead of the loop spinning on a failing accept. */
+static void accept_pause(net_t *n)
+{
+    uv_poll_stop(&n->listener);
+    uv_timer_start(&n->accept_pause, accept_resume_cb, NET_ACCEPT_PAUSE_MS, 0);
+}
+
+/* accept failed with EMFILE or ENFILE (`e`). Gives up the spare descriptor
+ * to accept one connection and tell it TOO_MANY_CONNECTIONS, so that it is
+ * neither left waiting nor closed without a word. Returns true when that
+ * worked and accepting may go on. */
+static bool accept_without_fds(net_t *n, int e)
+{
+    server_t *srv = n->srv;
+    int fd = -1;
+    if (n->spare_fd >= 0) {
+        close(n->spare_fd);
+        n->spare_fd = -1;
+        do
+            fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        while (fd < 0 && errno == EINTR);
+        if (fd >= 0) {
+            refuse(n, fd, PROTO_E_TOO_MANY_CONNECTIONS, false);
+            srv->conns.emfile++;
+        }
+        n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    /* One line per second at most: a flood must not flood the log too. */
+    uint64_t now = now_ms(n);
+    if (n->emfile_logged_ms == 0 || now - n->emfile_logged_ms >= 1000) {
+        n->emfile_logged_ms = now;
+        log_event(LOG_WARN, "connection_refused", " reason=%s refused=%llu open=%llu",
+                  e == EMFILE ? "emfile" : "enfile", (unsigned long long)srv->conns.emfile,
+                  (unsigned long long)srv->conns.current);
+    }
+    if (fd >= 0 && n->spare_fd >= 0)
+        return true;
+    accept_pause(n);
+    return false;
+}
+
+/* The listener is readable: accepts up to NET_ACCEPT_BUDGET connections.
+ * Whatever is left in the backlog keeps the (level-triggered) listener
+ * readable, so the next loop iteration continues after the connections
+ * already open have been read. */
+static void on_connection(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    net_t *n = p->data;
+    if (status < 0) {
+        log_event(LOG_WARN, "accept_failed", " error=%s", uv_err_name(status));
+        accept_pause(n);
+        return;
+    }
+    for (int i = 0; i < NET_ACCEPT_BUDGET; i++) {
+        int fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            net_admit(n, fd);
+            continue;
+        }
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK)
+            return;
+        if (e == EMFILE || e == ENFILE) {
+            if (!accept_without_fds(n, e))
+                return;
+            continue;
+        }
+        log_event(LOG_WARN, "accept_failed", " error=%s", uv_err_name(uv_translate_sys_error(e)));
+        accept_pause(n);
+        return;
+    }
+}
+
+/* Closes the listener, its timers and every refused connection still held.
+ * Safe twice. The socket file is left for unlink_socket. */
+static void listener_close(net_t *n)
+{
+    if (n->listening) {
+        uv_close((uv_handle_t *)&n->listener, NULL);
+        n->listening = false;
+    }
+    /* Safe once the poll handle is closing (libuv's uv_poll contract). */
+    if (n->listen_fd >= 0) {
+        close(n->listen_fd);
+        n->listen_fd = -1;
+    }
+    while (n->refused)
+        refused_close(n->refused);
+    close_if_open((uv_handle_t *)&n->refused_timer);
+    close_if_open((uv_handle_t *)&n->accept_pause);
+    if (n->spare_fd >= 0) {
+        close(n->spare_fd);
+        n->spare_fd = -1;
+    }
 }
 
 /* Collects finished write jobs and sends their replies. */
@@ -681,12 +915,8 @@ static void net_maybe_finish(net_t *n)
     }
     close_loop_handles(n);
     /* The socket goes last: while it exists, this process still owns the
-     * database (see store_lock). Closing a bound pipe makes libuv remove
-     * its file; unlink_socket covers the case where it did not. */
-    if (n->listening) {
-        uv_close((uv_handle_t *)&n->listener, NULL);
-        n->listening = false;
-    }
+     * database (see store_lock). */
+    listener_close(n);
     unlink_socket(n);
     log_event(LOG_INFO, "stopped", NULL);
 }
@@ -730,7 +960,36 @@ static void signal_cb(uv_signal_t *s, int signum)
     net_maybe_finish(n);
 }
 
-/* Refuses a live socket or a non-socket file; removes a stale socket. */
+/* Refuses a socket directory that every user may write to and that has no
+ * sticky bit: there anyone could rename the socket away and bind their own
+ * in its place, and clients would send it their requests. A directory that
+ * cannot be looked at is left for bind to report. */
+static int check_socket_dir(const char *path, proto_err_t *err)
+{
+    char dir[sizeof((struct sockaddr_un *)0)->sun_path]; /* path fits: checked by the caller */
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return 0;
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+        return proto_err_set(err, PROTO_E_INTERNAL,
+                             "the socket's directory %s is world-writable without the sticky "
+                             "bit, so any user could replace the socket; chmod o-w or +t it, or "
+                             "choose another --socket",
+                             dir);
+    return 0;
+}
+
+/* Refuses an unsafe directory, a live socket or a non-socket file; removes
+ * a stale socket. */
 static int prepare_path(const char *path, proto_err_t *err)
 {
     struct sockaddr_un sa;
@@ -738,6 +997,8 @@ static int prepare_path(const char *path, proto_err_t *err)
         return proto_err_set(err, PROTO_E_INTERNAL,
                              "socket path %s is too long (at most %zu bytes)", path,
                              sizeof sa.sun_path - 1);
+    if (check_socket_dir(path, err) != 0)
+        return -1;
     struct stat st;
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0
@@ -770,6 +1031,44 @@ static int prepare_path(const char *path, proto_err_t *err)
     return 0;
 }
 
+/* Creates the socket at `path` (already checked by prepare_path) with file
+ * mode `mode`, into n->listen_fd, bound but not yet listening; sets
+ * n->bound once the file exists. The mode comes from the umask at bind
+ * alone: the file never exists with wider permissions, and nothing changes
+ * it afterwards (a chmod by path follows a symbolic link put in the
+ * socket's place). Returns 0, or -1 with the reason in `err`. */
+static int bind_socket(net_t *n, const char *path, mode_t mode, proto_err_t *err)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return proto_err_set(err, PROTO_E_INTERNAL, "socket: %s", strerror(errno));
+    n->listen_fd = fd;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    /* The umask is per process: no other thread runs yet. */
+    mode_t old = umask((mode_t)(~mode & 0777));
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    umask(old);
+    if (rc != 0)
+        return proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s%s", path, strerror(e),
+                             e == ENOENT || e == EACCES
+                                 ? " (does its directory exist, and may this user write to it?)"
+                                 : "");
+    n->bound = true;
+    /* A default ACL on the directory replaces the umask: check the result
+     * instead of trusting it. */
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || (st.st_mode & 07777) != mode)
+        return proto_err_set(err, PROTO_E_INTERNAL,
+                             "socket %s did not get mode %04o (is there a default ACL on its "
+                             "directory?)",
+                             path, (unsigned)mode);
+    return 0;
+}
+
 net_t *net_new(server_t *srv, proto_err_t *err)
 {
     net_t *n = calloc(1, sizeof *n);
@@ -778,6 +1077,7 @@ net_t *net_new(server_t *srv, proto_err_t *err)
         return NULL;
     }
     n->srv = srv;
+    n->listen_fd = n->spare_fd = -1;
     uv_loop_init(&n->loop);
     msgpack_zone_init(&n->zone, 4096);
     uv_async_init(&n->loop, &n->wake, wake_cb);
@@ -786,46 +1086,41 @@ net_t *net_new(server_t *srv, proto_err_t *err)
     uv_timer_init(&n->loop, &n->purge);
     uv_idle_init(&n->loop, &n->slices);
     n->slices.data = n;
+    uv_timer_init(&n->loop, &n->accept_pause);
+    uv_timer_init(&n->loop, &n->refused_timer);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
     n->wake.data = n->sweep.data = n->deadline.data = n->purge.data = n;
+    n->accept_pause.data = n->refused_timer.data = n;
     n->sigterm.data = n->sigint.data = n;
-    uv_pipe_init(&n->loop, &n->listener, 0);
-    n->listener.data = n;
-    n->listening = true;
 
     const char *path = srv->cfg.socket_path;
-    if (prepare_path(path, err) != 0) {
-        net_free(n);
-        return NULL;
-    }
-    /* Create the socket file with the configured mode from the start: no
-     * window in which it is wider. */
-    mode_t mode = (mode_t)srv->cfg.socket_mode;
-    mode_t old = umask((mode_t)(~mode & 0777));
-    int rc = uv_pipe_bind(&n->listener, path);
-    umask(old);
-    if (rc == 0) {
-        n->bound = true;
-        if (chmod(path, mode) != 0)
-            rc = uv_translate_sys_error(errno);
-    }
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
-    if (rc != 0) {
-        /* libuv reports a missing directory as EACCES from uv_pipe_bind. */
-        proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s%s", path, uv_strerror(rc),
-                      rc == UV_ENOENT || rc == UV_EACCES
-                          ? " (does its directory exist, and may this user write to it?)"
-                          : "");
+    if (prepare_path(path, err) != 0 ||
+        bind_socket(n, path, (mode_t)srv->cfg.socket_mode, err) != 0) {
         net_free(n);
         return NULL;
     }
     /* From the moment the socket accepts, SIGTERM must mean a clean stop:
      * a signal that arrives while the database opens is handled once the
-     * loop runs, instead of killing the process by default action. */
+     * loop runs, instead of killing the process by default action. So the
+     * handlers come first, then listen. */
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&n->sigint, signal_cb, SIGINT);
+    /* Given up when accept runs out of descriptors (accept_without_fds). */
+    n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int rc = listen(n->listen_fd, 511) == 0 ? 0 : uv_translate_sys_error(errno);
+    if (rc == 0)
+        rc = uv_poll_init(&n->loop, &n->listener, n->listen_fd);
+    if (rc == 0) {
+        n->listening = true;
+        n->listener.data = n;
+        rc = uv_poll_start(&n->listener, UV_READABLE, on_connection);
+    }
+    if (rc != 0) {
+        proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s", path, uv_strerror(rc));
+        net_free(n);
+        return NULL;
+    }
     return n;
 }
 
@@ -856,8 +1151,7 @@ void net_free(net_t *n)
     unlink_socket(n);
     /* Close whatever is still open (start-up failure paths) and let the
      * close callbacks run. */
-    if (n->listening)
-        close_if_open((uv_handle_t *)&n->listener);
+    listener_close(n);
     close_loop_handles(n);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);

@@ -83,6 +83,10 @@ extern const unsigned cmd_builtin_method_count;
 int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Fails the request with OUT_OF_MEMORY (retriable: it changed nothing, or
+ * its savepoint is rolled back). Returns the negative code. */
+int cmd_fail_oom(cmd_ctx_t *ctx);
+
 /* ---- helpers shared by the handlers (cmd_util.c) ---- */
 
 /* A str argument as pointer and length (the checklist guarantees the type). */

@@ -46,11 +46,12 @@ int cmd_admin_stats(cmd_ctx_t *ctx)
     cmd_pack_kv_u64(pk, "uptime_ms", (stats_now_ns() - srv->started_ns) / 1000000);
 
     proto_pack_cstr(pk, "connections");
-    msgpack_pack_map(pk, 5);
+    msgpack_pack_map(pk, 6);
     cmd_pack_kv_u64(pk, "current", srv->conns.current);
     cmd_pack_kv_u64(pk, "accepted", srv->conns.accepted);
     cmd_pack_kv_u64(pk, "refused", srv->conns.refused);
     cmd_pack_kv_u64(pk, "dropped", srv->conns.dropped);
+    cmd_pack_kv_u64(pk, "emfile", srv->conns.emfile);
     cmd_pack_kv_u64(pk, "max", (uint64_t)srv->cfg.max_connections);
 
     proto_pack_cstr(pk, "requests");

@@ -72,12 +72,12 @@ int cmd_extra_json(cmd_ctx_t *ctx, proto_buf_t *out)
         const msgpack_object_kv *kv = ctx->in.extra[e];
         if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val, out,
                                     &count) != 0) {
-            return fail_no_json(ctx, kv);
+            return out->failed ? cmd_fail_oom(ctx) : fail_no_json(ctx, kv);
         }
     }
     proto_buf_append(out, "}", 1);
     if (out->failed)
-        return cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
+        return cmd_fail_oom(ctx);
     return check_extra_size(ctx, out);
 }
 
@@ -123,13 +123,15 @@ int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *
     msgpack_zone_init(&zone, 1024);
     msgpack_object old;
     size_t off = 0;
-    if (bad || packed.failed ||
-        msgpack_unpack((const char *)packed.data, packed.len, &off, &zone, &old) !=
-            MSGPACK_UNPACK_SUCCESS ||
-        old.type != MSGPACK_OBJECT_MAP) {
+    msgpack_unpack_return ur = MSGPACK_UNPACK_PARSE_ERROR;
+    if (!bad && !packed.failed)
+        ur = msgpack_unpack((const char *)packed.data, packed.len, &off, &zone, &old);
+    if (packed.failed || bad == PROTO_JSON_NOMEM || ur == MSGPACK_UNPACK_NOMEM_ERROR) {
+        /* Our shortage, not a damaged row: the write is retriable. */
+        rc = cmd_fail_oom(ctx);
+    } else if (bad || ur != MSGPACK_UNPACK_SUCCESS || old.type != MSGPACK_OBJECT_MAP) {
         rc = cmd_fail(ctx, PROTO_E_CORRUPT, NULL,
-                      "a stored extra-fields column is not a JSON "
-                      "object");
+                      "a stored extra-fields column is not a JSON object");
     } else {
         uint32_t count = 0;
         proto_buf_append(out, "{", 1);
@@ -145,12 +147,12 @@ int cmd_extra_merge(cmd_ctx_t *ctx, store_stmt_id_t id, int nkeys, proto_buf_t *
                 continue; /* nil removes the field */
             if (proto_json_write_member(kv->key.via.str.ptr, kv->key.via.str.size, &kv->val, out,
                                         &count) != 0) {
-                rc = fail_no_json(ctx, kv);
+                rc = out->failed ? cmd_fail_oom(ctx) : fail_no_json(ctx, kv);
             }
         }
         proto_buf_append(out, "}", 1);
         if (rc == 0 && out->failed)
-            rc = cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory");
+            rc = cmd_fail_oom(ctx);
         if (rc == 0)
             rc = check_extra_size(ctx, out);
     }
@@ -187,11 +189,13 @@ int cmd_pack_extra_begin(cmd_ctx_t *ctx, store_q_t *q, int extra_col, uint32_t k
     size_t len;
     const char *json = store_q_col_text(q, extra_col, &len);
     uint32_t n = 0;
-    if (proto_json_pack(&mp, json, len, &n) != 0 || members->failed) {
+    int bad = proto_json_pack(&mp, json, len, &n);
+    if (bad || members->failed) {
+        bool oom = members->failed || bad == PROTO_JSON_NOMEM;
         proto_buf_deinit(members);
-        return cmd_fail(ctx, PROTO_E_CORRUPT, NULL,
-                        "a stored extra-fields column is not a JSON "
-                        "object");
+        return oom ? cmd_fail_oom(ctx)
+                   : cmd_fail(ctx, PROTO_E_CORRUPT, NULL,
+                              "a stored extra-fields column is not a JSON object");
     }
     msgpack_pack_map(ctx->pk, known + n);
     return 0;
@@ -283,7 +287,7 @@ int cmd_pack_all(cmd_ctx_t *ctx, store_q_t *q, cmd_row_fn pack)
             proto_pack_cstr(outer, "limit");
             msgpack_pack_uint32(outer, max);
         }
-        rc = rows.failed ? cmd_fail(ctx, PROTO_E_UNAVAILABLE, NULL, "out of memory") : 0;
+        rc = rows.failed ? cmd_fail_oom(ctx) : 0;
     }
     proto_buf_deinit(&rows);
     return rc < 0 ? rc : 0;

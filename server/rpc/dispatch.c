@@ -91,6 +91,11 @@ int dispatch_register(server_t *srv, const cmd_method_t *ms, unsigned n)
     return 0;
 }
 
+int cmd_fail_oom(cmd_ctx_t *ctx)
+{
+    return proto_err_set(ctx->err, PROTO_E_OUT_OF_MEMORY, NULL);
+}
+
 int dispatch_init(server_t *srv)
 {
     srv->methods = table.all;

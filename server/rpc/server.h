@@ -19,8 +19,9 @@
 typedef struct {
     uint64_t current;  /* open now */
     uint64_t accepted; /* since start */
-    uint64_t refused;  /* turned away at max_connections */
+    uint64_t refused;  /* turned away at max_connections, or for lack of memory */
     uint64_t dropped;  /* closed by the server for a limit or a protocol error */
+    uint64_t emfile;   /* turned away because no file descriptor was left */
 } server_conn_stats_t;
 
 /* The memory budget (--memory-budget): what queued jobs and connection

@@ -31,8 +31,8 @@ int store_error(store_t *s, int rc, bool writing, proto_err_t *err)
         break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-    case SQLITE_NOMEM:
     case SQLITE_PROTOCOL: code = PROTO_E_UNAVAILABLE; break;
+    case SQLITE_NOMEM: code = PROTO_E_OUT_OF_MEMORY; break;
     case SQLITE_IOERR: code = writing ? PROTO_E_OUTCOME_UNKNOWN : PROTO_E_UNAVAILABLE; break;
     case SQLITE_FULL: code = PROTO_E_STORAGE_FULL; break;
     case SQLITE_READONLY:

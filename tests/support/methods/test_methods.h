@@ -9,6 +9,10 @@
  * test.poolGet (pool). */
 int test_methods_hook(server_t *srv, store_t *w, proto_err_t *err);
 
+/* test_methods_hook plus test.failAllocs (failalloc.c, linked into
+ * noormd-test only, with malloc, calloc and realloc wrapped). */
+int test_failalloc_hook(server_t *srv, store_t *w, proto_err_t *err);
+
 /* The test table (test_kv.c): create it, put a key (insert or replace),
  * get it (appended to *out; *found false when absent), count the rows.
  * Each returns 0 or a negative code with `err` set. */
