@@ -280,7 +280,7 @@ static void test_store_error_maps_each_result_code_family_once(void **state)
         {SQLITE_CONSTRAINT_NOTNULL, true, PROTO_E_CONSTRAINT},
         {SQLITE_BUSY, true, PROTO_E_UNAVAILABLE},
         {SQLITE_LOCKED, false, PROTO_E_UNAVAILABLE},
-        {SQLITE_NOMEM, false, PROTO_E_UNAVAILABLE},
+        {SQLITE_NOMEM, false, PROTO_E_OUT_OF_MEMORY},
         /* SQLite may report an I/O error for a commit that reached the
          * disk: a write's outcome is then unknown, a read's is not. */
         {SQLITE_IOERR_WRITE, true, PROTO_E_OUTCOME_UNKNOWN},
