@@ -82,7 +82,10 @@ describe('close()', () => {
     assert.equal(out.pending, 'rejected-closed');
     assert.equal(out.after, 'rejected');
     assert.deepEqual(out.left, out.baseline, 'no socket or timer left after close()');
-    assert.deepEqual({ ...out.stats, lateReplies: undefined }, { open: 0, connecting: 0, inFlight: 0, waiting: 0, lateReplies: undefined });
+    assert.deepEqual(
+      { ...out.stats, lateReplies: undefined },
+      { open: 0, connecting: 0, inFlight: 0, waiting: 0, queued: 0, lateReplies: undefined, handles: 0 },
+    );
   });
 
   it('clears the reconnect backoff timer when closed while noormd is unreachable', async () => {

@@ -296,7 +296,7 @@ describe('deleteUser', () => {
     assert.strictEqual(await adapter.getUserByAccount(acc), null);
     assert.strictEqual(await adapter.getAuthenticator(auth.credentialID), null);
     assert.deepEqual(await adapter.listAuthenticatorsByUserId(u.id), []);
-    assert.deepEqual(await client.listSessions(u.id), []);
+    assert.deepEqual(await client.auth.listSessions(u.id), []);
   });
 
   it('returns null for an unknown user', async () => {
@@ -566,7 +566,7 @@ describe('client helpers beyond Auth.js', () => {
   it('updateAccount refreshes tokens: absent stays, null clears, extras replace', async () => {
     const u = await newUser();
     const acc = await adapter.linkAccount(oauthAccount(u.id, { refresh_token: 'r-old', ext_expires_in: 10 }));
-    const updated = await client.updateAccount({
+    const updated = await client.auth.updateAccount({
       provider: acc.provider,
       providerAccountId: acc.providerAccountId,
       access_token: 'a-new',
@@ -579,33 +579,33 @@ describe('client helpers beyond Auth.js', () => {
     delete expected['refresh_token'];
     assert.deepEqual(updated, expected);
     assert.deepEqual(await adapter.getAccount(acc.providerAccountId, acc.provider), expected, 'stored');
-    await rejectsWith(client.updateAccount({ provider: 'github', providerAccountId: unique('none') }), NotFoundError);
+    await rejectsWith(client.auth.updateAccount({ provider: 'github', providerAccountId: unique('none') }), NotFoundError);
   });
 
   it('createDatabaseSession mints a 256-bit token expiring after maxAge; getSessionAndUser reads it', async () => {
     const u = await newUser();
     const before = Date.now();
-    const s = await client.createDatabaseSession(u.id, { maxAge: 3600 });
+    const s = await client.auth.createDatabaseSession(u.id, { maxAge: 3600 });
     assert.match(s.sessionToken, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
     assert.ok(s.expires instanceof Date);
     assert.ok(Math.abs(s.expires.getTime() - (before + 3_600_000)) < 5_000);
-    assert.deepEqual(await client.getSessionAndUser(s.sessionToken), { session: s, user: u });
+    assert.deepEqual(await client.auth.getSessionAndUser(s.sessionToken), { session: s, user: u });
     assert.deepEqual(await adapter.getSessionAndUser(s.sessionToken), { session: s, user: u });
-    const other = await client.createDatabaseSession(u.id);
+    const other = await client.auth.createDatabaseSession(u.id);
     assert.notEqual(other.sessionToken, s.sessionToken);
     const days = (other.expires.getTime() - Date.now()) / 86_400_000;
     assert.ok(days > 29.9 && days <= 30, 'default maxAge is 30 days');
-    const chosen = await client.createDatabaseSession(u.id, { sessionToken: unique('mine'), maxAge: 60 });
+    const chosen = await client.auth.createDatabaseSession(u.id, { sessionToken: unique('mine'), maxAge: 60 });
     assert.match(chosen.sessionToken, /^mine-/);
-    await assert.rejects(client.createDatabaseSession(u.id, { maxAge: -1 }), TypeError);
+    await assert.rejects(client.auth.createDatabaseSession(u.id, { maxAge: -1 }), TypeError);
   });
 
   it('listSessions and deleteSessions: sign out everywhere', async () => {
     const u = await newUser();
     const other = await newUser();
-    const mine = await Promise.all([1, 2, 3].map((h) => client.createDatabaseSession(u.id, { maxAge: h * 3600 })));
-    const theirs = await client.createDatabaseSession(other.id);
-    const list = await client.listSessions(u.id);
+    const mine = await Promise.all([1, 2, 3].map((h) => client.auth.createDatabaseSession(u.id, { maxAge: h * 3600 })));
+    const theirs = await client.auth.createDatabaseSession(other.id);
+    const list = await client.auth.listSessions(u.id);
     assert.equal(list.length, 3);
     for (const s of list) {
       assert.equal(s.userId, u.id);
@@ -618,10 +618,10 @@ describe('client helpers beyond Auth.js', () => {
       mine.map((s) => s.expires.getTime()).sort((a, b) => b - a),
       'latest expiry first',
     );
-    assert.equal(await client.deleteSessions(u.id), 3);
-    assert.deepEqual(await client.listSessions(u.id), []);
+    assert.equal(await client.auth.deleteSessions(u.id), 3);
+    assert.deepEqual(await client.auth.listSessions(u.id), []);
     for (const s of mine) assert.strictEqual(await adapter.getSessionAndUser(s.sessionToken), null);
     assert.notEqual(await adapter.getSessionAndUser(theirs.sessionToken), null, 'other users keep theirs');
-    assert.equal(await client.deleteSessions(u.id), 0);
+    assert.equal(await client.auth.deleteSessions(u.id), 0);
   });
 });

@@ -97,7 +97,7 @@ describe('pipelining', () => {
   });
 
   it('msgids wrap past 2^32 - 1 and replies still match', async () => {
-    const pool = new Pool({ socketPath: server.socketPath, poolSize: 2 }, { firstMsgid: 0xffff_fff0 });
+    const pool = new Pool({ socketPath: server.socketPath, poolSize: 2 }, { firstMsgid: 0xffff_fff0 }).acquire();
     try {
       const keys = Array.from({ length: 40 }, (_, i) => `wrap-${i}`);
       await Promise.all(keys.map((key) => pool.call('test.write', { key, value: key })));
@@ -109,7 +109,8 @@ describe('pipelining', () => {
   });
 
   it('many clients writing at once (several app workers) never see "database is locked"', async () => {
-    const clients = Array.from({ length: 6 }, () => createClient({ socketPath: server.socketPath, poolSize: 2 }));
+    // Each worker is a process of its own, with a pool of its own.
+    const clients = Array.from({ length: 6 }, () => createClient({ socketPath: server.socketPath, poolSize: 2, shared: false }));
     try {
       const results = await Promise.allSettled(
         clients.flatMap((c, w) => {
