@@ -2,10 +2,14 @@
  * simulated by removing process.getBuiltinModule or process itself) the
  * package still imports, its error classes and method table work, and
  * createClient() / NoormmeAdapter() throw an Error that says to use the
- * Node.js runtime. And the package loads through its exports map with both
- * import and require. Issue 7, task 7. */
+ * Node.js runtime. Bundlers for the Edge runtime and workers resolve the
+ * `edge-light` and `worker` export conditions to an entry without the
+ * connection code, with the same exports. And the package loads through its
+ * exports map with both import and require. Issue 7, task 7. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { childEnv, PACKAGE_DIR } from './support.js';
@@ -116,6 +120,49 @@ describe('Edge runtime', () => {
     assert.equal(res.err, 'NOT_FOUND');
     assertRuntimeMessage(res.client);
     assertRuntimeMessage(res.adapter);
+  });
+
+  for (const condition of ['edge-light', 'worker']) {
+    it(`--conditions=${condition} resolves to the Edge entry: same exports, factories throw even on Node.js`, () => {
+      for (const [flags, load, entry] of [
+        [['--input-type=commonjs'], "import('@noormme/client')", ''],
+        [[], "require('@noormme/client')", '/dist/cjs/edge.js'],
+      ] as const) {
+        const cjs = load.startsWith('require');
+        const r = node([`--conditions=${condition}`, ...flags], loadAndReport('', load, cjs ? "require.resolve('@noormme/client')" : "''"));
+        const res = parse(r);
+        assertEdgeBehaviour(res, `${condition} ${load}`);
+        if (cjs) assert.ok(res.resolved?.endsWith(entry), `${res.resolved} is ${entry}`);
+      }
+      // The ESM side: ask the resolver directly, and compare export names with the Node entry.
+      const names = node(
+        [`--conditions=${condition}`, '--input-type=module'],
+        `const edge = await import('@noormme/client');
+         const nodeEntry = await import(${JSON.stringify(join(PACKAGE_DIR, 'dist/esm/index.js'))});
+         console.log(JSON.stringify({
+           url: import.meta.resolve('@noormme/client'),
+           edge: Object.keys(edge).sort(), node: Object.keys(nodeEntry).sort(),
+           maxAge: [edge.DEFAULT_SESSION_MAX_AGE, nodeEntry.DEFAULT_SESSION_MAX_AGE],
+           close: await edge.closeAdapter({}).then(() => 'resolved', (e) => e.message),
+         }));`,
+      );
+      const res = JSON.parse(names.out) as { url: string; edge: string[]; node: string[]; maxAge: number[]; close: string };
+      assert.ok(res.url.endsWith('/dist/esm/edge.js'), res.url);
+      assert.deepEqual(res.edge, res.node, 'the Edge entry exports what the Node.js entry exports');
+      assert.equal(res.maxAge[0], res.maxAge[1]);
+      assertRuntimeMessage(res.close);
+    });
+  }
+
+  it('the Edge entry does not load the connection code', () => {
+    const esm = readFileSync(join(PACKAGE_DIR, 'dist/esm/edge.js'), 'utf8');
+    assert.doesNotMatch(esm, /connection\.js|client\.js|adapter\.js/);
+    const pkg = JSON.parse(readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8')) as {
+      exports: Record<string, Record<string, unknown>>;
+    };
+    const keys = Object.keys(pkg.exports['.']!);
+    assert.ok(keys.indexOf('edge-light') < keys.indexOf('import'), 'conditions are matched in order');
+    assert.ok(keys.indexOf('worker') < keys.indexOf('import'));
   });
 
   it('loads normally on Node.js through the exports map, as ESM and as CommonJS', () => {
