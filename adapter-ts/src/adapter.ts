@@ -74,6 +74,9 @@ export interface NoormmeAdapterMethods extends Adapter {
   listAuthenticatorsByUserId(userId: string): Promise<AdapterAuthenticator[]>;
   /** NotFoundError for an unknown credential. */
   updateAuthenticatorCounter(credentialID: string, newCounter: number): Promise<AdapterAuthenticator>;
+  /** closeAdapter(this), for `await using adapter = NoormmeAdapter()`. Not
+   * enumerable: Auth.js never sees it. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Creates the Auth.js adapter. `NoormmeAdapter({ client })` shares an
@@ -92,7 +95,7 @@ export function NoormmeAdapter(options: NoormmeAdapterOptions = {}): NoormmeAdap
   /** A call whose name and arguments the method table checks. */
   const rpc = <M extends MethodName>(method: M, args: MethodArgs[M]): Promise<unknown> => client.call(method, args);
 
-  const adapter: NoormmeAdapterMethods = {
+  const adapter: Omit<NoormmeAdapterMethods, typeof Symbol.asyncDispose> = {
     async createUser(user) {
       return userOut(await rpc('auth.createUser', argsFor('auth.createUser', 'user', user)));
     },
@@ -157,8 +160,7 @@ export function NoormmeAdapter(options: NoormmeAdapterOptions = {}): NoormmeAdap
   };
   // A symbol, not enumerable: Auth.js (Object.keys) and spreads never see it.
   const dispose = given === null ? () => client.close() : () => Promise.resolve();
-  Object.defineProperty(adapter, ASYNC_DISPOSE, { value: dispose, enumerable: false });
-  return adapter;
+  return Object.defineProperty(adapter, ASYNC_DISPOSE, { value: dispose, enumerable: false }) as NoormmeAdapterMethods;
 }
 
 /** Closes the client an adapter made for itself (NoormmeAdapter({ socketPath })

@@ -1,6 +1,7 @@
 /* close.test.ts - client.close() in a child process: pending calls reject,
  * later calls reject, and no socket or timer is left, so Node exits on its
- * own, even while a reconnect was being retried. */
+ * own, even while a reconnect was being retried; and a client never closed
+ * does not keep Node alive either (its sockets are unref'd). */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -86,6 +87,25 @@ describe('close()', () => {
       { ...out.stats, lateReplies: undefined },
       { open: 0, connecting: 0, inFlight: 0, waiting: 0, queued: 0, lateReplies: undefined, handles: 0 },
     );
+  });
+
+  it('is not needed for Node to exit: an idle pool never keeps the process alive (issue 7)', async () => {
+    // As a script, a test or a `next build` worker that never closes its
+    // client: once the calls are answered, nothing is left to wait for.
+    const script = `
+      import { createClient, NoormmeAdapter } from ${JSON.stringify(entry)};
+      const client = createClient({ socketPath: ${JSON.stringify(server.socketPath)}, poolSize: 3 });
+      const adapter = NoormmeAdapter({ socketPath: ${JSON.stringify(server.socketPath)} });
+      await Promise.all([...Array.from({ length: 30 }, () => client.call('server.ping')), adapter.getUser('nobody')]);
+      console.log(JSON.stringify(client.stats()));
+    `;
+    const r = await runScript(script, 10_000);
+    assert.equal(r.signal, null, `the child had to be killed: its open sockets kept it alive\n${r.stderr}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.ms < 3_000, `the child took ${r.ms} ms to exit`);
+    const stats = JSON.parse(r.stdout) as { open: number; handles: number };
+    assert.ok(stats.open >= 1, 'the connections were still open when the script ended');
+    assert.equal(stats.handles, 2, 'client and adapter shared one pool');
   });
 
   it('clears the reconnect backoff timer when closed while noormd is unreachable', async () => {
