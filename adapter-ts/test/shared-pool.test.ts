@@ -7,8 +7,7 @@
  * connections. Also: reference counting, closing adapters, Symbol.asyncDispose,
  * the idle close. */
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -20,19 +19,7 @@ import {
 } from '@noormme/client';
 
 import { sharedPools, socketKey } from '../dist/esm/connection.js';
-import { PACKAGE_DIR, sleep, startServer, unique, type TestServer } from './support.js';
-
-type Package = typeof import('@noormme/client');
-
-const require = createRequire(import.meta.url);
-const CJS_DIR = join(PACKAGE_DIR, 'dist/cjs') + '/';
-
-/** A new copy of the package, as after a hot reload: every module of the
- * CommonJS build is evaluated again (dependencies are not). */
-function freshCopy(): Package {
-  for (const id of Object.keys(require.cache)) if (id.startsWith(CJS_DIR)) delete require.cache[id];
-  return require('@noormme/client') as Package;
-}
+import { freshCopy, sleep, startServer, unique, type Package, type TestServer } from './support.js';
 
 let server: TestServer;
 
