@@ -546,6 +546,8 @@ export class PoolUser {
   readonly maxMessageBytes: number;
   /** Calls made through this handle and not settled. */
   readonly pending = new Set<Request>();
+  /** How the pool holds this handle: weakly, see Pool.users. */
+  readonly ref: WeakRef<PoolUser> = new WeakRef(this);
   closed = false;
   private closing: Promise<void> | null = null;
 
@@ -591,7 +593,12 @@ export class Pool {
   closed = false;
   lateReplies = 0;
   private readonly conns: Connection[];
-  private readonly users = new Set<PoolUser>();
+  /** The handles holding the pool, weakly: a hot reload drops its old
+   * clients without closing them, and a handle that was garbage-collected
+   * (it had no pending call, or it would still be reachable) counts as
+   * closed, so neither the count nor old copies of the package pile up. */
+  private readonly users = new Set<WeakRef<PoolUser>>();
+  private readonly finalizer = new FinalizationRegistry<WeakRef<PoolUser>>((ref) => this.dropUser(ref));
   private nextMsgid: number;
   private readonly encoder = new Encoder({ ignoreUndefined: true });
   /** Request heads by method name: see head(). */
@@ -623,8 +630,14 @@ export class Pool {
     const user = new PoolUser(this, options, kit);
     const size = options.poolSize ?? 0;
     while (this.conns.length < size) this.conns.push(new Connection(this));
-    this.users.add(user);
+    this.users.add(user.ref);
+    this.finalizer.register(user, user.ref, user.ref);
     return user;
+  }
+
+  /** A handle was garbage-collected: as if closed. */
+  private dropUser(ref: WeakRef<PoolUser>): void {
+    if (this.users.delete(ref) && this.users.size === 0 && !this.closed) void this.close();
   }
 
   /** Sends a call for `user`; see PoolUser.call. */
@@ -803,7 +816,8 @@ export class Pool {
    * untouched; the last handle closes the pool. */
   async release(user: PoolUser): Promise<void> {
     user.closed = true;
-    this.users.delete(user);
+    this.finalizer.unregister(user.ref);
+    this.users.delete(user.ref);
     for (const req of [...user.pending]) {
       req.conn?.forget(req);
       this.settle(
@@ -843,7 +857,13 @@ export class Pool {
         );
       }
     }
-    for (const u of this.users) u.closed = true;
+    for (const ref of this.users) {
+      const u = ref.deref();
+      if (u !== undefined) {
+        u.closed = true;
+        this.finalizer.unregister(u.ref);
+      }
+    }
     this.users.clear();
     await Promise.all(closing);
   }

@@ -29,13 +29,13 @@ interface ChildResult {
   ms: number;
 }
 
-/** Runs an ES module script with node; kills it after `limitMs`. */
-function runScript(source: string, limitMs: number): Promise<ChildResult> {
+/** Runs an ES module script with node (and `flags`); kills it after `limitMs`. */
+function runScript(source: string, limitMs: number, flags: string[] = []): Promise<ChildResult> {
   const file = join(server.dir, `child-${Date.now()}-${Math.random().toString(16).slice(2)}.mjs`);
   writeFileSync(file, source);
   return new Promise((done) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+    const child = spawn(process.execPath, [...flags, file], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -106,6 +106,35 @@ describe('close()', () => {
     const stats = JSON.parse(r.stdout) as { open: number; handles: number };
     assert.ok(stats.open >= 1, 'the connections were still open when the script ended');
     assert.equal(stats.handles, 2, 'client and adapter shared one pool');
+  });
+
+  it('a client dropped without close() counts as closed once garbage-collected; the last one closes the pool', async () => {
+    const connection = pathToFileURL(join(PACKAGE_DIR, 'dist/esm/connection.js')).href;
+    const script = `
+      import { createClient } from ${JSON.stringify(entry)};
+      import { sharedPools } from ${JSON.stringify(connection)};
+      const socketPath = ${JSON.stringify(server.socketPath)};
+      const collect = async () => {
+        for (let i = 0; i < 10; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+      };
+      let keep = createClient({ socketPath });
+      await keep.call('server.ping');
+      // As hot reloads do: clients made, used, and dropped without close().
+      for (let i = 0; i < 50; i++) await createClient({ socketPath }).call('server.ping');
+      const made = keep.stats().handles;
+      await collect();
+      const afterGc = keep.stats().handles;
+      const pool = [...sharedPools().values()][0];
+      keep = null;
+      await collect();
+      console.log(JSON.stringify({ made, afterGc, closed: pool.closed, registered: sharedPools().size }));
+    `;
+    const r = await runScript(script, 10_000, ['--expose-gc']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { made: number; afterGc: number; closed: boolean; registered: number };
+    assert.equal(out.made, 51);
+    assert.equal(out.afterGc, 1, 'only the client still referenced holds the pool');
+    assert.deepEqual([out.closed, out.registered], [true, 0], 'the last one gone, the pool closed');
   });
 
   it('clears the reconnect backoff timer when closed while noormd is unreachable', async () => {
