@@ -1,22 +1,24 @@
 /* adapter.ts - NoormmeAdapter(): the Auth.js database adapter. A thin
  * mapping: each Auth.js method is exactly one noormd method, atomic on the
  * server, and the object is a plain literal because Auth.js wraps only an
- * adapter's own properties. Value conversion lives in convert.ts. */
-import { createClient, type ClientOptions, type NoormmeClient } from './client.js';
+ * adapter's own properties. Value conversion lives in convert.ts; method and
+ * argument names are checked against the generated method table. */
+import { ASYNC_DISPOSE, createClient, type ClientOptions, type NoormmeClient } from './client.js';
 import {
   accountOrNull,
   accountOut,
+  argsFor,
   authenticatorOrNull,
   authenticatorOut,
   listOut,
   sessionAndUserOrNull,
   sessionOrNull,
   sessionOut,
-  toWire,
   userOrNull,
   userOut,
   verificationTokenOrNull,
 } from './convert.js';
+import type { MethodArgs, MethodName } from './methods.generated.js';
 import type {
   AccountKey,
   Adapter,
@@ -72,75 +74,101 @@ export interface NoormmeAdapterMethods extends Adapter {
   listAuthenticatorsByUserId(userId: string): Promise<AdapterAuthenticator[]>;
   /** NotFoundError for an unknown credential. */
   updateAuthenticatorCounter(credentialID: string, newCounter: number): Promise<AdapterAuthenticator>;
+  /** closeAdapter(this), for `await using adapter = NoormmeAdapter()`. Not
+   * enumerable: Auth.js never sees it. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Creates the Auth.js adapter. `NoormmeAdapter({ client })` shares an
  * existing client; `NoormmeAdapter({ socketPath })` (or no argument) makes
- * one. Nothing connects until Auth.js calls a method. */
+ * one, on the process's shared pool for that socket. Nothing connects until
+ * Auth.js calls a method. Throws the runtime Error where node:net is missing
+ * (the Edge runtime).
+ *
+ * Besides the Auth.js methods (its only enumerable properties) the object
+ * has `[Symbol.asyncDispose]`, which closeAdapter() calls: it closes the
+ * client the adapter made for itself, and does nothing for a client passed
+ * in (close that one yourself). */
 export function NoormmeAdapter(options: NoormmeAdapterOptions = {}): NoormmeAdapterMethods {
-  const client = 'client' in options && options.client ? options.client : createClient(options as ClientOptions);
-  const call = (method: string, params?: Readonly<Record<string, unknown>>) => client.call(method, params);
+  const given = 'client' in options && options.client ? options.client : null;
+  const client = given ?? createClient(options as ClientOptions);
+  /** A call whose name and arguments the method table checks. */
+  const rpc = <M extends MethodName>(method: M, args: MethodArgs[M]): Promise<unknown> => client.call(method, args);
 
-  return {
+  const adapter: Omit<NoormmeAdapterMethods, typeof Symbol.asyncDispose> = {
     async createUser(user) {
-      return userOut(await call('auth.createUser', toWire('user', user)));
+      return userOut(await rpc('auth.createUser', argsFor('auth.createUser', 'user', user)));
     },
     async getUser(id) {
-      return userOrNull(await call('auth.getUser', { id }));
+      return userOrNull(await rpc('auth.getUser', { id }));
     },
     async getUserByEmail(email) {
-      return userOrNull(await call('auth.getUserByEmail', { email }));
+      return userOrNull(await rpc('auth.getUserByEmail', { email }));
     },
     async getUserByAccount({ provider, providerAccountId }) {
-      return userOrNull(await call('auth.getUserByAccount', { provider, providerAccountId }));
+      return userOrNull(await rpc('auth.getUserByAccount', { provider, providerAccountId }));
     },
     async updateUser(user) {
-      return userOut(await call('auth.updateUser', toWire('user', user)));
+      return userOut(await rpc('auth.updateUser', argsFor('auth.updateUser', 'user', user)));
     },
     async deleteUser(userId) {
-      return userOrNull(await call('auth.deleteUser', { userId }));
+      return userOrNull(await rpc('auth.deleteUser', { userId }));
     },
     async linkAccount(account) {
-      return accountOut(await call('auth.linkAccount', toWire('account', account)));
+      return accountOut(await rpc('auth.linkAccount', argsFor('auth.linkAccount', 'account', account)));
     },
     async unlinkAccount({ provider, providerAccountId }) {
-      return accountOrNull(await call('auth.unlinkAccount', { provider, providerAccountId })) ?? undefined;
+      return accountOrNull(await rpc('auth.unlinkAccount', { provider, providerAccountId })) ?? undefined;
     },
     async getAccount(providerAccountId, provider) {
-      return accountOrNull(await call('auth.getAccount', { providerAccountId, provider }));
+      return accountOrNull(await rpc('auth.getAccount', { providerAccountId, provider }));
     },
     async createSession(session) {
-      return sessionOut(await call('auth.createSession', toWire('session', session)));
+      return sessionOut(await rpc('auth.createSession', argsFor('auth.createSession', 'session', session)));
     },
     async getSessionAndUser(sessionToken) {
-      return sessionAndUserOrNull(await call('auth.getSessionAndUser', { sessionToken }));
+      return sessionAndUserOrNull(await rpc('auth.getSessionAndUser', { sessionToken }));
     },
     async updateSession(session) {
-      return sessionOrNull(await call('auth.updateSession', toWire('session', session)));
+      return sessionOrNull(await rpc('auth.updateSession', argsFor('auth.updateSession', 'session', session)));
     },
     async deleteSession(sessionToken) {
-      return sessionOrNull(await call('auth.deleteSession', { sessionToken }));
+      return sessionOrNull(await rpc('auth.deleteSession', { sessionToken }));
     },
     async createVerificationToken(token) {
-      const wire = await call('auth.createVerificationToken', toWire('verificationToken', token));
-      const out = verificationTokenOrNull(wire);
+      const args = argsFor('auth.createVerificationToken', 'verificationToken', token);
+      const out = verificationTokenOrNull(await rpc('auth.createVerificationToken', args));
       if (out === null) throw new TypeError('noormd returned nil for auth.createVerificationToken');
       return out;
     },
     async useVerificationToken({ identifier, token }) {
-      return verificationTokenOrNull(await call('auth.useVerificationToken', { identifier, token }));
+      return verificationTokenOrNull(await rpc('auth.useVerificationToken', { identifier, token }));
     },
     async createAuthenticator(authenticator) {
-      return authenticatorOut(await call('auth.createAuthenticator', toWire('authenticator', authenticator)));
+      const args = argsFor('auth.createAuthenticator', 'authenticator', authenticator);
+      return authenticatorOut(await rpc('auth.createAuthenticator', args));
     },
     async getAuthenticator(credentialID) {
-      return authenticatorOrNull(await call('auth.getAuthenticator', { credentialID }));
+      return authenticatorOrNull(await rpc('auth.getAuthenticator', { credentialID }));
     },
     async listAuthenticatorsByUserId(userId) {
-      return listOut('authenticator', await call('auth.listAuthenticatorsByUserId', { userId }), authenticatorOut);
+      return listOut('authenticator', await rpc('auth.listAuthenticatorsByUserId', { userId }), authenticatorOut);
     },
     async updateAuthenticatorCounter(credentialID, newCounter) {
-      return authenticatorOut(await call('auth.updateAuthenticatorCounter', { credentialID, newCounter }));
+      return authenticatorOut(await rpc('auth.updateAuthenticatorCounter', { credentialID, newCounter }));
     },
   };
+  // A symbol, not enumerable: Auth.js (Object.keys) and spreads never see it.
+  const dispose = given === null ? () => client.close() : () => Promise.resolve();
+  return Object.defineProperty(adapter, ASYNC_DISPOSE, { value: dispose, enumerable: false }) as NoormmeAdapterMethods;
+}
+
+/** Closes the client an adapter made for itself (NoormmeAdapter({ socketPath })
+ * or NoormmeAdapter()): its pending calls reject, and the shared pool closes
+ * once no other client or adapter holds it. Does nothing for an adapter
+ * given a client, or for any other object. Works on adapters made by another
+ * copy of this package (hot reload). */
+export async function closeAdapter(adapter: object): Promise<void> {
+  const dispose = (adapter as { [ASYNC_DISPOSE]?: unknown })[ASYNC_DISPOSE];
+  if (typeof dispose === 'function') await (dispose as () => Promise<void>).call(adapter);
 }

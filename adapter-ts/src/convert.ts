@@ -1,6 +1,7 @@
 /* convert.ts - the one place where values change shape between Auth.js and
  * the wire. Each model lists its date, boolean and integer fields explicitly;
- * nothing is guessed from what a string looks like.
+ * nothing is guessed from what a string looks like. Which keys a method takes
+ * comes from the generated method table (protocol/methods.def).
  *
  * Out (wire -> Auth.js): dates become Date instances (the decoder already
  * gives Date for the timestamp extension), booleans stay booleans, and the
@@ -9,8 +10,11 @@
  *
  * In (Auth.js -> wire): keys whose value is undefined are dropped (msgpack
  * would send nil, and nil clears a column in an update); dates may be Date
- * or ISO strings; models without extra-field storage send only their own
- * fields. */
+ * or ISO strings; methods that do not keep extra fields get only the
+ * arguments the table lists for them, so a key Auth.js or an ORM-shaped
+ * object adds (a session's `id`) is dropped here instead of being refused
+ * by the server with UNKNOWN_FIELD. */
+import { METHODS, type MethodArgs, type MethodName } from './methods.generated.js';
 import type {
   AdapterAccount,
   AdapterAuthenticator,
@@ -25,10 +29,6 @@ import type {
 export type WireParams = Record<string, unknown>;
 
 interface ModelSpec {
-  /** Arguments the server knows for this model. */
-  readonly fields: readonly string[];
-  /** Whether the server keeps fields beyond `fields` (users, accounts). */
-  readonly extras: boolean;
   readonly dates: readonly string[];
   readonly booleans: readonly string[];
   readonly integers: readonly string[];
@@ -38,54 +38,36 @@ interface ModelSpec {
 
 export const MODELS = {
   user: {
-    fields: ['id', 'name', 'email', 'emailVerified', 'image'],
-    extras: true,
     dates: ['emailVerified'],
     booleans: [],
     integers: [],
     always: ['id', 'name', 'email', 'emailVerified', 'image'],
   },
   account: {
-    fields: [
-      'provider', 'providerAccountId', 'userId', 'type', 'access_token', 'refresh_token',
-      'id_token', 'expires_at', 'token_type', 'scope', 'session_state',
-    ],
-    extras: true,
     dates: [],
     booleans: [],
     integers: ['expires_at'], // seconds, as Auth.js sends it: not a date
     always: [],
   },
   session: {
-    fields: ['sessionToken', 'userId', 'expires'],
-    extras: false,
     dates: ['expires'],
     booleans: [],
     integers: [],
     always: [],
   },
   sessionInfo: {
-    fields: ['id', 'userId', 'expires'],
-    extras: false,
     dates: ['expires'],
     booleans: [],
     integers: [],
     always: [],
   },
   verificationToken: {
-    fields: ['identifier', 'token', 'expires'],
-    extras: false,
     dates: ['expires'],
     booleans: [],
     integers: [],
     always: [],
   },
   authenticator: {
-    fields: [
-      'credentialID', 'userId', 'providerAccountId', 'credentialPublicKey', 'counter',
-      'credentialDeviceType', 'credentialBackedUp', 'transports',
-    ],
-    extras: false,
     dates: [],
     booleans: ['credentialBackedUp'],
     integers: ['counter'],
@@ -100,7 +82,6 @@ type Kind = 'date' | 'integer' | 'boolean';
 
 /** Each model's spec as lookups, built once: these run on every call. */
 interface Lookup {
-  readonly known: ReadonlySet<string>;
   /** For toWire: dates, integers and booleans convert. */
   readonly kinds: ReadonlyMap<string, Kind>;
   /** For fromWire: only dates and booleans convert. */
@@ -118,7 +99,7 @@ const LOOKUPS = Object.fromEntries(
     const outKinds = new Map<string, Kind>();
     for (const k of spec.booleans) outKinds.set(k, 'boolean');
     for (const k of spec.dates) outKinds.set(k, 'date');
-    return [name, { known: new Set(spec.fields), kinds, outKinds }];
+    return [name, { kinds, outKinds }];
   }),
 ) as unknown as Record<ModelName, Lookup>;
 
@@ -153,16 +134,21 @@ function booleanIn(model: string, key: string, v: unknown): boolean | null {
   throw new TypeError(`${model}.${key} must be a boolean, not ${JSON.stringify(v)}`);
 }
 
-/** Auth.js value -> arguments for noormd. Drops undefined keys (and, for
- * models without extras, keys the server does not know). Throws TypeError
- * for a date, integer or boolean field it cannot convert. */
+/** Argument names of each method that does not keep extra fields. */
+const TAKES: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  Object.values(METHODS)
+    .filter((m) => !m.keepExtra)
+    .map((m) => [m.name, new Set(m.args.map((a) => a.name))]),
+);
+
+/** Auth.js value -> wire values for `model`: drops undefined keys, converts
+ * the model's date, integer and boolean fields, passes the rest through.
+ * Throws TypeError for a date, integer or boolean it cannot convert. */
 export function toWire(model: ModelName, value: object): WireParams {
-  const spec: ModelSpec = MODELS[model];
-  const { known, kinds } = LOOKUPS[model];
+  const { kinds } = LOOKUPS[model];
   const out: WireParams = {};
   for (const [key, v] of Object.entries(value)) {
     if (v === undefined) continue;
-    if (!spec.extras && !known.has(key)) continue;
     const kind = kinds.get(key);
     if (kind === undefined) out[key] = v;
     else if (kind === 'date') out[key] = dateIn(model, key, v);
@@ -170,6 +156,17 @@ export function toWire(model: ModelName, value: object): WireParams {
     else out[key] = booleanIn(model, key, v);
   }
   return out;
+}
+
+/** Auth.js value -> the arguments of `method`: as toWire, and, unless the
+ * method keeps extra fields, only the argument names the method table lists
+ * for it. The server still checks types, presence and limits. */
+export function argsFor<M extends MethodName>(method: M, model: ModelName, value: object): MethodArgs[M] {
+  const takes = TAKES.get(method);
+  if (takes === undefined) return toWire(model, value) as MethodArgs[M];
+  const picked: WireParams = {};
+  for (const [key, v] of Object.entries(value)) if (takes.has(key)) picked[key] = v;
+  return toWire(model, picked) as MethodArgs[M];
 }
 
 /** A reply value that does not have the shape the method promises. */

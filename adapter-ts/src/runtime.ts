@@ -1,7 +1,9 @@
 /* runtime.ts - obtains node:net through process.getBuiltinModule instead of
- * a static import, so that loading this package where Node.js built-ins do
- * not exist (the Next.js Edge runtime) fails at once with a message that says
- * what to do, rather than with a bundler error about a missing module. */
+ * a static import, and only when a client is created: importing the package
+ * (its error classes, its types) works where Node.js built-ins do not exist
+ * (the Next.js Edge runtime), while createClient() and NoormmeAdapter() fail
+ * there at once with a message that says what to do, rather than with a
+ * bundler error about a missing module. */
 import type * as NodeNet from 'node:net';
 
 export type NetModule = typeof NodeNet;
@@ -18,8 +20,11 @@ interface MaybeNodeProcess {
   versions?: { node?: string };
 }
 
+let loaded: NetModule | null = null;
+
 /** Returns node:net, or throws an Error naming the runtime problem. */
 export function loadNet(): NetModule {
+  if (loaded !== null) return loaded;
   // Next.js marks its Edge runtime with a global. Check it before touching
   // `process`: there even reading process.getBuiltinModule throws Next's own
   // error, which would hide ours.
@@ -38,5 +43,6 @@ export function loadNet(): NetModule {
   }
   const net = get.call(proc, 'node:net') as NetModule | undefined;
   if (!net || typeof net.createConnection !== 'function') throw new Error(RUNTIME_HELP);
+  loaded = net;
   return net;
 }

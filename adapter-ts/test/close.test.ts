@@ -1,6 +1,7 @@
 /* close.test.ts - client.close() in a child process: pending calls reject,
  * later calls reject, and no socket or timer is left, so Node exits on its
- * own, even while a reconnect was being retried. */
+ * own, even while a reconnect was being retried; and a client never closed
+ * does not keep Node alive either (its sockets are unref'd). */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -28,13 +29,13 @@ interface ChildResult {
   ms: number;
 }
 
-/** Runs an ES module script with node; kills it after `limitMs`. */
-function runScript(source: string, limitMs: number): Promise<ChildResult> {
+/** Runs an ES module script with node (and `flags`); kills it after `limitMs`. */
+function runScript(source: string, limitMs: number, flags: string[] = []): Promise<ChildResult> {
   const file = join(server.dir, `child-${Date.now()}-${Math.random().toString(16).slice(2)}.mjs`);
   writeFileSync(file, source);
   return new Promise((done) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+    const child = spawn(process.execPath, [...flags, file], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -82,7 +83,58 @@ describe('close()', () => {
     assert.equal(out.pending, 'rejected-closed');
     assert.equal(out.after, 'rejected');
     assert.deepEqual(out.left, out.baseline, 'no socket or timer left after close()');
-    assert.deepEqual({ ...out.stats, lateReplies: undefined }, { open: 0, connecting: 0, inFlight: 0, waiting: 0, lateReplies: undefined });
+    assert.deepEqual(
+      { ...out.stats, lateReplies: undefined },
+      { open: 0, connecting: 0, inFlight: 0, waiting: 0, queued: 0, lateReplies: undefined, handles: 0 },
+    );
+  });
+
+  it('is not needed for Node to exit: an idle pool never keeps the process alive (issue 7)', async () => {
+    // As a script, a test or a `next build` worker that never closes its
+    // client: once the calls are answered, nothing is left to wait for.
+    const script = `
+      import { createClient, NoormmeAdapter } from ${JSON.stringify(entry)};
+      const client = createClient({ socketPath: ${JSON.stringify(server.socketPath)}, poolSize: 3 });
+      const adapter = NoormmeAdapter({ socketPath: ${JSON.stringify(server.socketPath)} });
+      await Promise.all([...Array.from({ length: 30 }, () => client.call('server.ping')), adapter.getUser('nobody')]);
+      console.log(JSON.stringify(client.stats()));
+    `;
+    const r = await runScript(script, 10_000);
+    assert.equal(r.signal, null, `the child had to be killed: its open sockets kept it alive\n${r.stderr}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.ms < 3_000, `the child took ${r.ms} ms to exit`);
+    const stats = JSON.parse(r.stdout) as { open: number; handles: number };
+    assert.ok(stats.open >= 1, 'the connections were still open when the script ended');
+    assert.equal(stats.handles, 2, 'client and adapter shared one pool');
+  });
+
+  it('a client dropped without close() counts as closed once garbage-collected; the last one closes the pool', async () => {
+    const connection = pathToFileURL(join(PACKAGE_DIR, 'dist/esm/connection.js')).href;
+    const script = `
+      import { createClient } from ${JSON.stringify(entry)};
+      import { sharedPools } from ${JSON.stringify(connection)};
+      const socketPath = ${JSON.stringify(server.socketPath)};
+      const collect = async () => {
+        for (let i = 0; i < 10; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+      };
+      let keep = createClient({ socketPath });
+      await keep.call('server.ping');
+      // As hot reloads do: clients made, used, and dropped without close().
+      for (let i = 0; i < 50; i++) await createClient({ socketPath }).call('server.ping');
+      const made = keep.stats().handles;
+      await collect();
+      const afterGc = keep.stats().handles;
+      const pool = [...sharedPools().values()][0];
+      keep = null;
+      await collect();
+      console.log(JSON.stringify({ made, afterGc, closed: pool.closed, registered: sharedPools().size }));
+    `;
+    const r = await runScript(script, 10_000, ['--expose-gc']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { made: number; afterGc: number; closed: boolean; registered: number };
+    assert.equal(out.made, 51);
+    assert.equal(out.afterGc, 1, 'only the client still referenced holds the pool');
+    assert.deepEqual([out.closed, out.registered], [true, 0], 'the last one gone, the pool closed');
   });
 
   it('clears the reconnect backoff timer when closed while noormd is unreachable', async () => {

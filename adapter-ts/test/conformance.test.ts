@@ -2,24 +2,28 @@
  * one test per method, against a real noormd-test. Every rule about null,
  * undefined, throwing, Dates, booleans and extra fields is asserted on the
  * returned value and, where something was stored, on what the server returns
- * when asked again. */
+ * when asked again. The last suite goes through every row again with adapters
+ * made from fresh copies of the package and closed after each step, as a
+ * `next dev` hot reload does (issue 7). */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import {
+  closeAdapter,
   ConflictError,
   ConstraintError,
   createClient,
   NoormmeAdapter,
   NoormmeError,
   NotFoundError,
+  UnknownFieldError,
   type AdapterAccount,
   type AdapterAuthenticator,
   type NoormmeAdapterMethods,
   type NoormmeClient,
 } from '@noormme/client';
 
-import { startServer, unique, type TestServer } from './support.js';
+import { freshCopy, startServer, unique, type TestServer } from './support.js';
 
 let server: TestServer;
 let client: NoormmeClient;
@@ -117,8 +121,10 @@ describe('adapter shape', () => {
     const own = NoormmeAdapter({ socketPath: server.socketPath, poolSize: 1 });
     const u = await newUser();
     assert.deepEqual(await own.getUser(u.id), u);
-    // Its own client cannot be reached to close it: the socket is destroyed
-    // with the process. Shared clients are the closable form.
+    // Its client is on the suite's shared pool; closeAdapter lets go of it
+    // without closing the pool the suite's client still holds.
+    await closeAdapter(own);
+    assert.deepEqual(await adapter.getUser(u.id), u);
   });
 });
 
@@ -296,7 +302,7 @@ describe('deleteUser', () => {
     assert.strictEqual(await adapter.getUserByAccount(acc), null);
     assert.strictEqual(await adapter.getAuthenticator(auth.credentialID), null);
     assert.deepEqual(await adapter.listAuthenticatorsByUserId(u.id), []);
-    assert.deepEqual(await client.listSessions(u.id), []);
+    assert.deepEqual(await client.auth.listSessions(u.id), []);
   });
 
   it('returns null for an unknown user', async () => {
@@ -566,7 +572,7 @@ describe('client helpers beyond Auth.js', () => {
   it('updateAccount refreshes tokens: absent stays, null clears, extras replace', async () => {
     const u = await newUser();
     const acc = await adapter.linkAccount(oauthAccount(u.id, { refresh_token: 'r-old', ext_expires_in: 10 }));
-    const updated = await client.updateAccount({
+    const updated = await client.auth.updateAccount({
       provider: acc.provider,
       providerAccountId: acc.providerAccountId,
       access_token: 'a-new',
@@ -579,33 +585,33 @@ describe('client helpers beyond Auth.js', () => {
     delete expected['refresh_token'];
     assert.deepEqual(updated, expected);
     assert.deepEqual(await adapter.getAccount(acc.providerAccountId, acc.provider), expected, 'stored');
-    await rejectsWith(client.updateAccount({ provider: 'github', providerAccountId: unique('none') }), NotFoundError);
+    await rejectsWith(client.auth.updateAccount({ provider: 'github', providerAccountId: unique('none') }), NotFoundError);
   });
 
   it('createDatabaseSession mints a 256-bit token expiring after maxAge; getSessionAndUser reads it', async () => {
     const u = await newUser();
     const before = Date.now();
-    const s = await client.createDatabaseSession(u.id, { maxAge: 3600 });
+    const s = await client.auth.createDatabaseSession(u.id, { maxAge: 3600 });
     assert.match(s.sessionToken, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
     assert.ok(s.expires instanceof Date);
     assert.ok(Math.abs(s.expires.getTime() - (before + 3_600_000)) < 5_000);
-    assert.deepEqual(await client.getSessionAndUser(s.sessionToken), { session: s, user: u });
+    assert.deepEqual(await client.auth.getSessionAndUser(s.sessionToken), { session: s, user: u });
     assert.deepEqual(await adapter.getSessionAndUser(s.sessionToken), { session: s, user: u });
-    const other = await client.createDatabaseSession(u.id);
+    const other = await client.auth.createDatabaseSession(u.id);
     assert.notEqual(other.sessionToken, s.sessionToken);
     const days = (other.expires.getTime() - Date.now()) / 86_400_000;
     assert.ok(days > 29.9 && days <= 30, 'default maxAge is 30 days');
-    const chosen = await client.createDatabaseSession(u.id, { sessionToken: unique('mine'), maxAge: 60 });
+    const chosen = await client.auth.createDatabaseSession(u.id, { sessionToken: unique('mine'), maxAge: 60 });
     assert.match(chosen.sessionToken, /^mine-/);
-    await assert.rejects(client.createDatabaseSession(u.id, { maxAge: -1 }), TypeError);
+    await assert.rejects(client.auth.createDatabaseSession(u.id, { maxAge: -1 }), TypeError);
   });
 
   it('listSessions and deleteSessions: sign out everywhere', async () => {
     const u = await newUser();
     const other = await newUser();
-    const mine = await Promise.all([1, 2, 3].map((h) => client.createDatabaseSession(u.id, { maxAge: h * 3600 })));
-    const theirs = await client.createDatabaseSession(other.id);
-    const list = await client.listSessions(u.id);
+    const mine = await Promise.all([1, 2, 3].map((h) => client.auth.createDatabaseSession(u.id, { maxAge: h * 3600 })));
+    const theirs = await client.auth.createDatabaseSession(other.id);
+    const list = await client.auth.listSessions(u.id);
     assert.equal(list.length, 3);
     for (const s of list) {
       assert.equal(s.userId, u.id);
@@ -618,10 +624,128 @@ describe('client helpers beyond Auth.js', () => {
       mine.map((s) => s.expires.getTime()).sort((a, b) => b - a),
       'latest expiry first',
     );
-    assert.equal(await client.deleteSessions(u.id), 3);
-    assert.deepEqual(await client.listSessions(u.id), []);
+    assert.equal(await client.auth.deleteSessions(u.id), 3);
+    assert.deepEqual(await client.auth.listSessions(u.id), []);
     for (const s of mine) assert.strictEqual(await adapter.getSessionAndUser(s.sessionToken), null);
     assert.notEqual(await adapter.getSessionAndUser(theirs.sessionToken), null, 'other users keep theirs');
-    assert.equal(await client.deleteSessions(u.id), 0);
+    assert.equal(await client.auth.deleteSessions(u.id), 0);
+  });
+});
+
+describe('keys a method does not take (issue 7: arguments from the method table)', () => {
+  it('are dropped before sending for methods without extra fields, instead of failing with UNKNOWN_FIELD', async () => {
+    const u = await newUser();
+    // ORM-shaped objects carry an `id` the methods do not take.
+    const raw = { sessionToken: unique('tok'), userId: u.id, expires: new Date(Date.now() + 60_000), id: 'cuid-1' };
+    await rejectsWith(client.call('auth.createSession', raw), UnknownFieldError);
+    const { id: _ignored, ...session } = raw;
+    assert.deepEqual(await adapter.createSession(raw), session);
+    assert.deepEqual(await adapter.updateSession({ ...raw, id: 'cuid-1' } as never), session);
+    const vt = { identifier: `${unique('v')}@example.com`, token: 'e'.repeat(64), expires: new Date(Date.now() + 60_000) };
+    assert.deepEqual(await adapter.createVerificationToken({ ...vt, id: 'cuid-2' } as never), vt);
+    const a = authenticator(u.id);
+    assert.deepEqual(await adapter.createAuthenticator({ ...a, id: 'cuid-3', user: null } as never), a);
+  });
+
+  it('are kept for methods that keep extra fields (users, accounts)', async () => {
+    const u = await newUser({ favouriteColour: 'teal' });
+    assert.equal((u as unknown as Record<string, unknown>)['favouriteColour'], 'teal');
+    const acc = await adapter.linkAccount(oauthAccount(u.id, { 'not-before-policy': 0 }));
+    assert.equal((acc as unknown as Record<string, unknown>)['not-before-policy'], 0);
+  });
+});
+
+type NewUserInput = Parameters<NoormmeAdapterMethods['createUser']>[0];
+
+describe('hot reload: every contract row through adapters created and closed again and again', () => {
+  it('holds for all 19 methods, on the one shared pool, leaving it intact', async () => {
+    const called = new Set<string>();
+    let copies = 0;
+    /** One contract step on a new adapter from a new copy of the package,
+     * closed afterwards. Errors come from that copy: compare by name/code. */
+    async function step<T>(method: (typeof CONTRACT_METHODS)[number], fn: (a: NoormmeAdapterMethods) => Promise<T>): Promise<T> {
+      const pkg = freshCopy();
+      copies++;
+      const a = pkg.NoormmeAdapter({ socketPath: server.socketPath, poolSize: 2 });
+      called.add(method);
+      try {
+        return await fn(a);
+      } finally {
+        await pkg.closeAdapter(a);
+        await assert.rejects(a.getUser('x'), (e: Error) => e.name === 'NoormmeConnectionError', 'closed');
+      }
+    }
+    async function refused(p: Promise<unknown>, code: string): Promise<void> {
+      const err = (await p.then(() => assert.fail(`expected ${code}`), (e: unknown) => e)) as { code?: string; name?: string };
+      assert.equal(err.code, code, String(err));
+    }
+
+    const email = `${unique('hr')}@example.com`;
+    const user = await step('createUser', (a) => a.createUser({ id: unique('hr'), email, emailVerified: null, role: 'x' } as NewUserInput));
+    assert.deepEqual(Object.keys(user).sort(), ['email', 'emailVerified', 'id', 'image', 'name', 'role']);
+    await refused(step('createUser', (a) => a.createUser({ id: unique('hr'), email, emailVerified: null })), 'CONFLICT');
+    assert.deepEqual(await step('getUser', (a) => a.getUser(user.id)), user);
+    assert.strictEqual(await step('getUser', (a) => a.getUser(unique('none'))), null);
+    assert.deepEqual(await step('getUserByEmail', (a) => a.getUserByEmail(email)), user);
+    assert.strictEqual(await step('getUserByEmail', (a) => a.getUserByEmail(`${unique('n')}@example.com`)), null);
+    const updated = await step('updateUser', (a) => a.updateUser({ id: user.id, name: 'Lin', image: undefined }));
+    assert.deepEqual(updated, { ...user, name: 'Lin' });
+    await refused(step('updateUser', (a) => a.updateUser({ id: unique('none'), name: 'x' })), 'NOT_FOUND');
+
+    const acc = oauthAccount(user.id, { ext_expires_in: 5 });
+    assert.deepEqual(await step('linkAccount', (a) => a.linkAccount(acc)), acc);
+    await refused(step('linkAccount', (a) => a.linkAccount(acc)), 'CONFLICT');
+    assert.deepEqual(await step('getUserByAccount', (a) => a.getUserByAccount(acc)), updated);
+    assert.strictEqual(await step('getUserByAccount', (a) => a.getUserByAccount({ provider: 'x', providerAccountId: 'y' })), null);
+    assert.deepEqual(await step('getAccount', (a) => a.getAccount(acc.providerAccountId, acc.provider)), acc);
+    assert.strictEqual(await step('getAccount', (a) => a.getAccount('nope', acc.provider)), null);
+    assert.deepEqual(await step('unlinkAccount', (a) => a.unlinkAccount(acc)), acc);
+    assert.strictEqual(await step('unlinkAccount', (a) => a.unlinkAccount(acc)), undefined);
+
+    const session = { sessionToken: unique('tok'), userId: user.id, expires: new Date(Date.now() + 60_000) };
+    const created = await step('createSession', (a) => a.createSession(session));
+    assert.deepEqual(created, session);
+    assert.ok(created.expires instanceof Date);
+    assert.deepEqual(await step('getSessionAndUser', (a) => a.getSessionAndUser(session.sessionToken)), { session, user: updated });
+    assert.strictEqual(await step('getSessionAndUser', (a) => a.getSessionAndUser(unique('none'))), null);
+    const later = new Date(Date.now() + 120_000);
+    assert.deepEqual(await step('updateSession', (a) => a.updateSession({ sessionToken: session.sessionToken, expires: later })), {
+      ...session,
+      expires: later,
+    });
+    assert.strictEqual(await step('updateSession', (a) => a.updateSession({ sessionToken: unique('none'), expires: later })), null);
+    assert.deepEqual(await step('deleteSession', (a) => a.deleteSession(session.sessionToken)), { ...session, expires: later });
+    assert.strictEqual(await step('deleteSession', (a) => a.deleteSession(session.sessionToken)), null);
+
+    const vt = { identifier: email, token: 'f'.repeat(64), expires: new Date(Date.now() + 60_000) };
+    assert.deepEqual(await step('createVerificationToken', (a) => a.createVerificationToken(vt)), vt);
+    assert.strictEqual(await step('useVerificationToken', (a) => a.useVerificationToken({ identifier: 'other', token: vt.token })), null);
+    assert.deepEqual(await step('useVerificationToken', (a) => a.useVerificationToken(vt)), vt);
+    assert.strictEqual(await step('useVerificationToken', (a) => a.useVerificationToken(vt)), null);
+
+    const auth = authenticator(user.id);
+    assert.deepEqual(await step('createAuthenticator', (a) => a.createAuthenticator(auth)), auth);
+    await refused(step('createAuthenticator', (a) => a.createAuthenticator(auth)), 'CONFLICT');
+    assert.deepEqual(await step('getAuthenticator', (a) => a.getAuthenticator(auth.credentialID)), auth);
+    assert.strictEqual(await step('getAuthenticator', (a) => a.getAuthenticator(unique('none'))), null);
+    assert.deepEqual(await step('listAuthenticatorsByUserId', (a) => a.listAuthenticatorsByUserId(user.id)), [auth]);
+    assert.deepEqual(await step('listAuthenticatorsByUserId', (a) => a.listAuthenticatorsByUserId(unique('none'))), []);
+    assert.deepEqual(await step('updateAuthenticatorCounter', (a) => a.updateAuthenticatorCounter(auth.credentialID, 9)), {
+      ...auth,
+      counter: 9,
+    });
+    await refused(step('updateAuthenticatorCounter', (a) => a.updateAuthenticatorCounter(unique('none'), 1)), 'NOT_FOUND');
+
+    assert.deepEqual(await step('deleteUser', (a) => a.deleteUser(user.id)), updated);
+    assert.strictEqual(await step('deleteUser', (a) => a.deleteUser(user.id)), null);
+    assert.strictEqual(await adapter.getAuthenticator(auth.credentialID), null, 'the delete cascaded');
+
+    assert.deepEqual([...called].sort(), [...CONTRACT_METHODS].sort(), 'every row of the contract table');
+    assert.ok(copies >= 35, `${copies} adapters made and closed`);
+    // The suite's own client held the pool throughout: it is intact, and
+    // the copies never added connections.
+    assert.equal(client.stats().handles, 1);
+    const stats = (await client.call('server.stats')) as { connections: { current: number } };
+    assert.ok(stats.connections.current <= 2, `${stats.connections.current} connections`);
   });
 });

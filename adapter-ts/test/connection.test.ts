@@ -16,6 +16,8 @@ import {
   type NoormmeClient,
 } from '@noormme/client';
 
+import { encode } from '@msgpack/msgpack';
+
 import { Pool } from '../dist/esm/connection.js';
 import { sleep, startServer, unique, type TestServer } from './support.js';
 
@@ -97,7 +99,7 @@ describe('pipelining', () => {
   });
 
   it('msgids wrap past 2^32 - 1 and replies still match', async () => {
-    const pool = new Pool({ socketPath: server.socketPath, poolSize: 2 }, { firstMsgid: 0xffff_fff0 });
+    const pool = new Pool({ socketPath: server.socketPath, poolSize: 2 }, { firstMsgid: 0xffff_fff0 }).acquire();
     try {
       const keys = Array.from({ length: 40 }, (_, i) => `wrap-${i}`);
       await Promise.all(keys.map((key) => pool.call('test.write', { key, value: key })));
@@ -109,7 +111,8 @@ describe('pipelining', () => {
   });
 
   it('many clients writing at once (several app workers) never see "database is locked"', async () => {
-    const clients = Array.from({ length: 6 }, () => createClient({ socketPath: server.socketPath, poolSize: 2 }));
+    // Each worker is a process of its own, with a pool of its own.
+    const clients = Array.from({ length: 6 }, () => createClient({ socketPath: server.socketPath, poolSize: 2, shared: false }));
     try {
       const results = await Promise.allSettled(
         clients.flatMap((c, w) => {
@@ -148,6 +151,41 @@ describe('errors and limits', () => {
     await withClient({ poolSize: 1, maxMessageBytes: 4096 }, async (client) => {
       await assert.rejects(client.call('test.write', { key: 'big', value: 'x'.repeat(5000) }), MessageTooLargeError);
       assert.equal(await client.call('server.ping'), 'pong');
+    });
+  });
+
+  it('an oversized request fails alone: calls sent with it on the same pooled connection are answered (issue 7)', async () => {
+    await withClient({ poolSize: 1, maxMessageBytes: 4096 }, async (client) => {
+      type Stats = { connections: { accepted: number; dropped: number } };
+      const before = (await client.call('server.stats')) as Stats;
+      const results = await Promise.allSettled([
+        client.call('test.write', { key: 'small-1', value: 'a' }),
+        client.call('test.write', { key: 'big', value: 'x'.repeat(5000) }),
+        client.call('server.ping'),
+        client.call('test.write', { key: 'small-2', value: 'b' }),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      const err = (results[1] as PromiseRejectedResult).reason as unknown;
+      assert.ok(err instanceof MessageTooLargeError, String(err));
+      assert.match(err.message, /the test\.write request is \d+ bytes; the limit \(maxMessageBytes\) is 4096/);
+      assert.equal(await client.call('test.get', { key: 'big' }), null, 'the big one was never sent');
+      const after = (await client.call('server.stats')) as Stats;
+      assert.equal(after.connections.accepted, before.connections.accepted, 'no new connection was needed');
+      assert.equal(after.connections.dropped, before.connections.dropped, 'the server dropped nothing');
+      assert.equal(client.stats().open, 1);
+    });
+  });
+
+  it('maxMessageBytes: a request of exactly the limit is sent, one byte more is not', async () => {
+    const limit = 2000;
+    await withClient({ poolSize: 1, maxMessageBytes: limit }, async (client) => {
+      // The request as the client encodes it: the msgid is always a uint32.
+      const size = (n: number) => encode([0, 0xffff_ffff, 'test.write', [{ key: 'edge', value: 'x'.repeat(n) }]]).length;
+      let n = 0;
+      while (size(n + 1) <= limit) n++;
+      assert.equal(size(n), limit);
+      assert.equal(await client.call('test.write', { key: 'edge', value: 'x'.repeat(n) }), true);
+      await assert.rejects(client.call('test.write', { key: 'edge', value: 'x'.repeat(n + 1) }), MessageTooLargeError);
     });
   });
 

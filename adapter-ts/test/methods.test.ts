@@ -3,7 +3,7 @@
  * refuses what it cannot read, and limits are resolved to numbers. Issue 7,
  * "TypeScript client lifecycle", task 1. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -83,5 +83,25 @@ describe('generated method table', () => {
     assert.equal(METHODS['auth.linkAccount'].keepExtra, true);
     assert.equal(METHODS['auth.createSession'].keepExtra, false);
     assert.deepEqual(METHODS['auth.createUser'].args.find((a) => a.name === 'emailVerified')?.types, ['time', 'nil']);
+  });
+});
+
+describe('the client uses the table', () => {
+  it('every method name written in src/ is in the table, and no test-only method is', () => {
+    const groups = [...new Set(Object.keys(METHODS).map((n) => n.split('.')[0]))];
+    assert.deepEqual(groups.sort(), ['auth', 'server']);
+    // A string literal "group.name" in any quote style, test.* included.
+    const literal = /['"`]((?:auth|server|test)\.[A-Za-z]+)['"`]/g;
+    const used = new Map<string, string>();
+    for (const f of readdirSync(join(PACKAGE_DIR, 'src'))) {
+      if (!f.endsWith('.ts') || f.endsWith('.generated.ts')) continue;
+      for (const m of readFileSync(join(PACKAGE_DIR, 'src', f), 'utf8').matchAll(literal)) used.set(m[1]!, f);
+    }
+    assert.ok(used.size >= 20, `found ${used.size} method names in src/`);
+    // The one notification noormd sends is not a method (docs/PROTOCOL.md).
+    used.delete('server.error');
+    for (const [name, file] of used) assert.ok(name in METHODS, `${file} uses ${name}, which methods.def does not define`);
+    // Every Auth.js method of the table is reached by the adapter or client.auth.
+    for (const name of Object.keys(METHODS)) if (name.startsWith('auth.')) assert.ok(used.has(name), `${name} is never called`);
   });
 });

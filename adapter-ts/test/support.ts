@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -129,4 +130,17 @@ let counter = 0;
 export function unique(prefix: string): string {
   counter++;
   return `${prefix}-${process.pid}-${counter}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The package as `import('@noormme/client')` types it. */
+export type Package = typeof import('@noormme/client');
+
+const requireCjs = createRequire(import.meta.url);
+const CJS_DIR = join(PACKAGE_DIR, 'dist/cjs') + '/';
+
+/** A new copy of the package, as after a hot reload: every module of the
+ * CommonJS build is evaluated again (its dependencies are not). */
+export function freshCopy(): Package {
+  for (const id of Object.keys(requireCjs.cache)) if (id.startsWith(CJS_DIR)) delete requireCjs.cache[id];
+  return requireCjs('@noormme/client') as Package;
 }

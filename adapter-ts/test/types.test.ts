@@ -11,7 +11,7 @@ import type { NextAuthConfig } from 'next-auth';
 import type { NextAuthOptions as V4Options } from 'next-auth-v4';
 import type { Adapter as V4Adapter } from 'next-auth-v4/adapters';
 
-import { NoormmeAdapter, type NoormmeAdapterMethods } from '@noormme/client';
+import { NoormmeAdapter, type MethodArgs, type MethodName, type NoormmeAdapterMethods, type NoormmeClient } from '@noormme/client';
 
 /** Type-checked, never called. */
 export function typeChecks(adapter: NoormmeAdapterMethods): void {
@@ -36,6 +36,24 @@ export function typeChecks(adapter: NoormmeAdapterMethods): void {
   void [v5, v5Config, v4, v4Options, wrongV4, wrongV5, required, direct];
 }
 
+/** The generated method table types argument names and types (issue 7, task 1). */
+export function methodTypeChecks(client: NoormmeClient): void {
+  const name: MethodName = 'auth.getSessionAndUser';
+  const args: MethodArgs['auth.createSession'] = { userId: 'u', expires: new Date() };
+  const extras: MethodArgs['auth.createUser'] = { email: 'a@b.c', role: 'admin' }; // keeps extra fields
+  // @ts-expect-error auth.createSession keeps no extra fields
+  const unknownKey: MethodArgs['auth.createSession'] = { userId: 'u', expires: new Date(), id: 'x' };
+  // @ts-expect-error expires is a Date on the wire (T_TIME)
+  const wrongType: MethodArgs['auth.createSession'] = { userId: 'u', expires: 5 };
+  // @ts-expect-error no such method in methods.def
+  const typo: MethodName = 'auth.getUsr';
+  // Helpers live under client.auth now.
+  // @ts-expect-error listSessions moved to client.auth.listSessions
+  void client.listSessions;
+  void [name, args, extras, unknownKey, wrongType, typo, client.auth.listSessions];
+}
+
 it('the type checks compiled (they run at build time)', () => {
   assert.equal(typeof typeChecks, 'function');
+  assert.equal(typeof methodTypeChecks, 'function');
 });

@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 
 import { encode } from '@msgpack/msgpack';
 
-import { fromWire, toWire } from '../dist/esm/convert.js';
+import { argsFor, fromWire, toWire } from '../dist/esm/convert.js';
+import { METHODS } from '../dist/esm/methods.generated.js';
 import { FrameError, frameLength } from '../dist/esm/frame.js';
 
 /** Values covering every MessagePack format the encoder produces. */
@@ -88,11 +89,20 @@ describe('toWire', () => {
     assert.throws(() => toWire('session', { sessionToken: 't', userId: 'u', expires: 12345 }), TypeError);
   });
 
-  it('sends only known fields for models without extra storage', () => {
-    const out = toWire('session', { sessionToken: 't', userId: 'u', expires: new Date(1), id: 'prisma-id' });
+  it('sends a method that keeps no extra fields only the arguments the method table lists', () => {
+    const out = argsFor('auth.createSession', 'session', { sessionToken: 't', userId: 'u', expires: new Date(1), id: 'prisma-id' });
     assert.deepEqual(Object.keys(out).sort(), ['expires', 'sessionToken', 'userId']);
-    const acc = toWire('account', { provider: 'p', providerAccountId: 'x', ext_expires_in: 5 });
-    assert.equal(acc['ext_expires_in'], 5, 'accounts keep extras');
+    assert.ok(out.expires instanceof Date);
+    const acc = argsFor('auth.linkAccount', 'account', { provider: 'p', providerAccountId: 'x', ext_expires_in: 5 });
+    assert.equal(acc['ext_expires_in'], 5, 'auth.linkAccount keeps extras');
+    // Every method without extras: a key outside its table entry is dropped, its own keys kept.
+    for (const spec of Object.values(METHODS)) {
+      if (spec.keepExtra || spec.args.length === 0) continue;
+      const value: Record<string, unknown> = { notAnArgument: 1 };
+      for (const a of spec.args) value[a.name] = 'x';
+      const sent = argsFor(spec.name, 'user', value);
+      assert.deepEqual(Object.keys(sent).sort(), spec.args.map((a) => a.name).sort(), spec.name);
+    }
   });
 
   it('keeps expires_at as integer seconds and credentialBackedUp as a boolean', () => {
