@@ -57,7 +57,13 @@ enum {
 const cmd_method_t cmd_builtin_methods[] = {
 #define PROTO_LIMIT(name, bytes)
 #define PROTO_METHOD(name, fn, cls, extra)                                                         \
-    {name, fn, cls, extra, fn##_args, (unsigned)(sizeof fn##_args / sizeof fn##_args[0] - 1)},
+    {name,                                                                                         \
+     fn,                                                                                           \
+     cls,                                                                                          \
+     extra,                                                                                        \
+     fn##_args,                                                                                    \
+     (unsigned)(sizeof fn##_args / sizeof fn##_args[0] - 1),                                       \
+     sizeof(name) - 1},
 #define PROTO_ARG(name, types, presence, limit)
 #define PROTO_END
 #include "methods.def"

@@ -72,6 +72,7 @@ typedef struct cmd_method_s {
     bool extra;            /* unknown string-named fields are kept (ctx->extra), not refused */
     const cmd_arg_t *args; /* argument spec */
     unsigned nargs;        /* entries in args (<= CMD_MAX_ARGS) */
+    size_t name_len;       /* strlen(name) (dispatch_register sets it again) */
 } cmd_method_t;
 
 /* The methods of protocol/methods.def with their handlers (server/methods.c). */

@@ -6,6 +6,7 @@
 #include "dispatch.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,7 @@ typedef struct {
     msgpack_object args;                  /* the argument map, cloned (nil when none) */
     cmd_args_t in;                        /* bound arguments, pointing into args */
     proto_buf_t result;                   /* packed result object */
-    size_t len;                           /* message bytes */
-    uint8_t *msg;                         /* message copy (inside this allocation) */
-    _Alignas(max_align_t) uint8_t tail[]; /* arena for args' arrays, then msg */
+    _Alignas(max_align_t) uint8_t tail[]; /* args' arrays and maps, then the message copy */
 } dispatch_job_t;
 
 int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
@@ -48,46 +47,32 @@ int cmd_fail(cmd_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
     return code < 0 ? code : -code;
 }
 
-/* The method table: the built-in methods, then registered ones. Name
- * lengths are kept beside it so a lookup compares lengths before bytes. */
-typedef struct {
-    cmd_method_t *all; /* srv->methods */
-    size_t *name_len;  /* strlen of each name */
-    unsigned n, cap;   /* entries used, allocated */
-} dispatch_table_t;
-
-static dispatch_table_t table;
-
 int dispatch_register(server_t *srv, const cmd_method_t *ms, unsigned n)
 {
+    if (srv->method_stats)
+        return -1; /* fixed by dispatch_init: the stats are sized to it */
     for (unsigned i = 0; i < n; i++) {
         if (ms[i].nargs > CMD_MAX_ARGS)
             return -1;
-        for (unsigned k = 0; k < table.n; k++)
-            if (strcmp(table.all[k].name, ms[i].name) == 0)
+        for (unsigned k = 0; k < srv->nmethods; k++)
+            if (strcmp(srv->methods[k].name, ms[i].name) == 0)
                 return -1;
     }
-    if (table.n + n > table.cap) {
-        unsigned cap = table.cap ? table.cap : 64;
-        while (cap < table.n + n)
+    if (srv->nmethods + n > srv->methods_cap) {
+        unsigned cap = srv->methods_cap ? srv->methods_cap : 64;
+        while (cap < srv->nmethods + n)
             cap *= 2;
-        cmd_method_t *all = realloc(table.all, cap * sizeof *all);
+        cmd_method_t *all = realloc(srv->methods, cap * sizeof *all);
         if (!all)
             return -1;
-        table.all = all;
-        size_t *lens = realloc(table.name_len, cap * sizeof *lens);
-        if (!lens)
-            return -1;
-        table.name_len = lens;
-        table.cap = cap;
+        srv->methods = all;
+        srv->methods_cap = cap;
     }
     for (unsigned i = 0; i < n; i++) {
-        table.all[table.n] = ms[i];
-        table.name_len[table.n] = strlen(ms[i].name);
-        table.n++;
+        cmd_method_t *m = &srv->methods[srv->nmethods++];
+        *m = ms[i];
+        m->name_len = strlen(m->name); /* a lookup compares lengths before bytes */
     }
-    srv->methods = table.all;
-    srv->nmethods = table.n;
     return 0;
 }
 
@@ -98,9 +83,7 @@ int cmd_fail_oom(cmd_ctx_t *ctx)
 
 int dispatch_init(server_t *srv)
 {
-    srv->methods = table.all;
-    srv->nmethods = table.n;
-    srv->method_stats = calloc(table.n ? table.n : 1, sizeof *srv->method_stats);
+    srv->method_stats = calloc(srv->nmethods ? srv->nmethods : 1, sizeof *srv->method_stats);
     return srv->method_stats ? 0 : -1;
 }
 
@@ -108,17 +91,16 @@ void dispatch_deinit(server_t *srv)
 {
     free(srv->method_stats);
     srv->method_stats = NULL;
-    free(table.all);
-    free(table.name_len);
-    memset(&table, 0, sizeof table);
+    free(srv->methods);
     srv->methods = NULL;
-    srv->nmethods = 0;
+    srv->nmethods = srv->methods_cap = 0;
 }
 
-static int method_lookup(proto_str_t name)
+static int method_lookup(const server_t *srv, proto_str_t name)
 {
-    for (unsigned i = 0; i < table.n; i++) {
-        if (table.name_len[i] == name.len && memcmp(table.all[i].name, name.ptr, name.len) == 0)
+    for (unsigned i = 0; i < srv->nmethods; i++) {
+        const cmd_method_t *m = &srv->methods[i];
+        if (m->name_len == name.len && memcmp(m->name, name.ptr, name.len) == 0)
             return (int)i;
     }
     return -1;
@@ -296,9 +278,34 @@ static int run_job(exec_job_t *base, store_t *conn)
     return rc;
 }
 
+/* The one allocation of a job: the struct, `arena` bytes of cloned
+ * arrays and maps, and the message copy. */
+static size_t job_size(size_t arena, size_t len)
+{
+    return sizeof(dispatch_job_t) + arena + len;
+}
+
 size_t dispatch_job_cost(size_t len, const msgpack_object *args)
 {
-    return sizeof(dispatch_job_t) + (args ? proto_obj_clone_size(args) : 0) + len;
+    return job_size(args ? proto_obj_clone_size(args) : 0, len);
+}
+
+/* Points the arguments bound into the decoded map `from` at the same
+ * entries of its clone `to`: the clone has the same shape, so each bound
+ * value keeps its index. The checklist is not run twice. */
+static void rebind(cmd_args_t *in, const msgpack_object *from, const msgpack_object *to)
+{
+    const msgpack_object_kv *old = from->via.map.ptr, *now = to->via.map.ptr;
+    for (unsigned a = 0; a < CMD_MAX_ARGS; a++) {
+        if (in->arg[a]) {
+            const msgpack_object_kv *kv =
+                (const msgpack_object_kv *)((const char *)in->arg[a] -
+                                            offsetof(msgpack_object_kv, val));
+            in->arg[a] = &now[kv - old].val;
+        }
+    }
+    for (unsigned e = 0; e < in->nextra; e++)
+        in->extra[e] = &now[in->extra[e] - old];
 }
 
 /* Answers a request that could not be queued: nothing ran, so the client
@@ -312,16 +319,17 @@ static dispatch_result_t refuse_job(server_t *srv, unsigned mi, const proto_msg_
     return DISPATCH_DONE;
 }
 
-/* Hands a POOL or WRITER request to its executor as one job: checks the
- * budgets, copies the message and its decoded arguments, binds them, and
- * submits it. Nothing is decoded again. */
+/* Hands a POOL or WRITER request, its arguments already checked and bound
+ * into `in`, to its executor as one job: checks the budgets, copies the
+ * message and its decoded arguments, and submits it. Nothing is decoded or
+ * checked again. */
 static dispatch_result_t queue_job(server_t *srv, unsigned mi, const proto_msg_t *msg,
-                                   const uint8_t *bytes, size_t len, dispatch_conn_t *conn,
-                                   uint64_t t0, proto_buf_t *out)
+                                   const cmd_args_t *in, const uint8_t *bytes, size_t len,
+                                   dispatch_conn_t *conn, uint64_t t0, proto_buf_t *out)
 {
     const cmd_method_t *m = &srv->methods[mi];
     size_t arena = msg->args ? proto_obj_clone_size(msg->args) : 0;
-    size_t cost = sizeof(dispatch_job_t) + arena + len;
+    size_t cost = job_size(arena, len);
     uint64_t budget = (uint64_t)srv->cfg.memory_budget_bytes;
     proto_err_t err;
     if (m->cls == CMD_WRITER &&
@@ -349,7 +357,7 @@ static dispatch_result_t queue_job(server_t *srv, unsigned mi, const proto_msg_t
                       (unsigned long long)conn->held);
         return refuse_job(srv, mi, msg, out, t0, &err);
     }
-    dispatch_job_t *job = malloc(sizeof *job + arena + len);
+    dispatch_job_t *job = malloc(cost);
     if (!job) {
         proto_err_set(&err, PROTO_E_OUT_OF_MEMORY,
                       "out of memory queueing the request (%llu bytes held); retry shortly",
@@ -365,19 +373,13 @@ static dispatch_result_t queue_job(server_t *srv, unsigned mi, const proto_msg_t
     job->msgid = msg->msgid;
     job->t0_ns = t0;
     job->cost = cost;
-    job->len = len;
-    job->msg = job->tail + arena;
-    memcpy(job->msg, bytes, len);
     proto_buf_init(&job->result);
-    const msgpack_object *args = NULL;
+    job->in = *in;
     if (msg->args) {
-        proto_obj_clone(&job->args, msg->args, bytes, job->msg, job->tail);
-        args = &job->args;
-    }
-    if (bind_args(m, args, &job->in, &err) != 0) {
-        /* Cannot happen: the same arguments were just checked. */
-        free(job);
-        return refuse_job(srv, mi, msg, out, t0, &err);
+        uint8_t *copy = job->tail + arena;
+        memcpy(copy, bytes, len);
+        proto_obj_clone(&job->args, msg->args, bytes, copy, job->tail);
+        rebind(&job->in, msg->args, &job->args);
     }
     srv->mem.used += cost;
     srv->mem.jobs += cost;
@@ -431,7 +433,7 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
         }
         return DISPATCH_DONE;
     }
-    int mi = method_lookup(msg.method);
+    int mi = method_lookup(srv, msg.method);
     if (mi < 0) {
         char shown[68];
         proto_err_set(&err, PROTO_E_METHOD_NOT_FOUND, "no method named \"%s\"",
@@ -453,11 +455,8 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
         stats_record(&srv->method_stats[mi], stats_now_ns() - t0, true);
         return DISPATCH_DONE;
     }
-    if (m->cls != CMD_LOOP) {
-        /* The checklist ran on the loop's decode; the job binds its own
-         * copy of the same arguments (which cannot fail). */
-        return queue_job(srv, (unsigned)mi, &msg, bytes, len, conn, t0, out);
-    }
+    if (m->cls != CMD_LOOP)
+        return queue_job(srv, (unsigned)mi, &msg, &ctx.in, bytes, len, conn, t0, out);
 
     /* A read: pack the reply in place; on failure cut it back and answer
      * with the error instead. */

@@ -34,11 +34,12 @@ typedef struct {
 /* Adds `n` methods to the table (copied; names and specs must outlive the
  * server). Called before dispatch_init: the built-in methods first, then
  * any a test binary registers. Returns 0, or -1 for a repeated name, too
- * many arguments, or no memory. */
+ * many arguments, no memory, or a table already fixed by dispatch_init. */
 int dispatch_register(server_t *srv, const cmd_method_t *ms, unsigned n);
 
-/* Fixes the table and allocates the per-method stats. Returns 0, or -1
- * when out of memory. dispatch_deinit frees both. */
+/* Allocates the per-method stats once every method is registered.
+ * Returns 0, or -1 when out of memory. dispatch_deinit frees the stats and
+ * the table. */
 int dispatch_init(server_t *srv);
 void dispatch_deinit(server_t *srv);
 

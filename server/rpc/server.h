@@ -36,23 +36,24 @@ typedef struct {
 struct cmd_method_s;
 
 typedef struct {
-    config_t cfg;                       /* options */
-    store_t *reader;                    /* read-only connection used on the loop thread */
-    crypto_t *crypto;                   /* the master key's subkeys */
-    writer_t *writer;                   /* the single writer */
-    pool_t *pool;                       /* the reader pool */
-    exec_done_t *done;                  /* finished jobs of the writer and the pool */
-    const struct cmd_method_s *methods; /* the method table: built-in, then registered */
-    unsigned nmethods;                  /* entries in methods */
-    server_mem_t mem;                   /* the memory budget's accounts */
-    uint64_t started_ns;                /* monotonic start time */
-    server_conn_stats_t conns;          /* connection counters (net) */
-    uint64_t protocol_errors;           /* messages refused as protocol errors */
-    uint64_t write_queue_bytes;         /* bytes held by write jobs not yet answered */
-    stats_method_t *method_stats;       /* one per entry of the method table */
-    bool shutting_down;                 /* SIGTERM received */
-    uint64_t purged_sessions;           /* expired rows removed; updated by the writer (atomic) */
-    uint64_t purged_vtokens;            /* ... verification tokens */
+    config_t cfg;                 /* options */
+    store_t *reader;              /* read-only connection used on the loop thread */
+    crypto_t *crypto;             /* the master key's subkeys */
+    writer_t *writer;             /* the single writer */
+    pool_t *pool;                 /* the reader pool */
+    exec_done_t *done;            /* finished jobs of the writer and the pool */
+    struct cmd_method_s *methods; /* the method table: built-in, then registered (owned) */
+    unsigned nmethods;            /* entries in methods */
+    unsigned methods_cap;         /* entries allocated */
+    server_mem_t mem;             /* the memory budget's accounts */
+    uint64_t started_ns;          /* monotonic start time */
+    server_conn_stats_t conns;    /* connection counters (net) */
+    uint64_t protocol_errors;     /* messages refused as protocol errors */
+    uint64_t write_queue_bytes;   /* bytes held by write jobs not yet answered */
+    stats_method_t *method_stats; /* one per entry of the method table */
+    bool shutting_down;           /* SIGTERM received */
+    uint64_t purged_sessions;     /* expired rows removed; updated by the writer (atomic) */
+    uint64_t purged_vtokens;      /* ... verification tokens */
 } server_t;
 
 #endif

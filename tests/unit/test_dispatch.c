@@ -545,6 +545,30 @@ static void test_dispatch_refuses_new_requests_while_shutting_down(void **state)
     msgpack_unpacked_destroy(&reply);
 }
 
+/* A registered method cannot shadow another (noormd-test's table adds to
+ * the built-in one, never replaces an entry), nor have more arguments than
+ * a handler can be given; and once dispatch_init has sized the stats, the
+ * table is fixed. */
+static void test_dispatch_register_refuses_repeats_wide_methods_and_late_calls(void **state)
+{
+    (void)state;
+    server_t srv;
+    memset(&srv, 0, sizeof srv);
+    assert_int_equal(dispatch_register(&srv, cmd_builtin_methods, cmd_builtin_method_count), 0);
+    cmd_method_t again = cmd_builtin_methods[0];
+    assert_int_equal(dispatch_register(&srv, &again, 1), -1);
+    cmd_method_t wide = {"test.wide", cmd_builtin_methods[0].fn, CMD_LOOP, false,
+                         NULL,        CMD_MAX_ARGS + 1,          9};
+    assert_int_equal(dispatch_register(&srv, &wide, 1), -1);
+    wide.nargs = CMD_MAX_ARGS;
+    assert_int_equal(dispatch_register(&srv, &wide, 1), 0);
+    assert_int_equal(srv.nmethods, cmd_builtin_method_count + 1);
+    assert_int_equal(dispatch_init(&srv), 0);
+    cmd_method_t late = {"test.late", cmd_builtin_methods[0].fn, CMD_LOOP, false, NULL, 0, 9};
+    assert_int_equal(dispatch_register(&srv, &late, 1), -1);
+    dispatch_deinit(&srv);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -562,6 +586,7 @@ int main(void)
         T(test_dispatch_response_or_non_rpc_message_closes),
         T(test_dispatch_write_queue_cap_refuses_writes_past_it),
         T(test_dispatch_refuses_new_requests_while_shutting_down),
+        cmocka_unit_test(test_dispatch_register_refuses_repeats_wide_methods_and_late_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

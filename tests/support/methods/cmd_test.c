@@ -80,13 +80,16 @@ static const cmd_arg_t test_sleep_args[] = {{"ms", CMD_T_INT, true, 0}};
 #define ARGS(a) a, (unsigned)(sizeof a / sizeof a[0])
 
 static const cmd_method_t test_methods[] = {
-    {"test.write", cmd_test_write, CMD_WRITER, false, ARGS(test_write_args)},
-    {"test.get", cmd_test_get, CMD_LOOP, false, ARGS(test_key_args)},
-    {"test.count", cmd_test_count, CMD_LOOP, false, NULL, 0},
-    {"test.sleep", cmd_test_sleep, CMD_WRITER, false, ARGS(test_sleep_args)},
+    {"test.write", cmd_test_write, CMD_WRITER, false, ARGS(test_write_args),
+     sizeof "test.write" - 1},
+    {"test.get", cmd_test_get, CMD_LOOP, false, ARGS(test_key_args), sizeof "test.get" - 1},
+    {"test.count", cmd_test_count, CMD_LOOP, false, NULL, 0, sizeof "test.count" - 1},
+    {"test.sleep", cmd_test_sleep, CMD_WRITER, false, ARGS(test_sleep_args),
+     sizeof "test.sleep" - 1},
     /* The same slow call on a reader-pool thread. */
-    {"test.poolSleep", cmd_test_sleep, CMD_POOL, false, ARGS(test_sleep_args)},
-    {"test.poolGet", cmd_test_get, CMD_POOL, false, ARGS(test_key_args)},
+    {"test.poolSleep", cmd_test_sleep, CMD_POOL, false, ARGS(test_sleep_args),
+     sizeof "test.poolSleep" - 1},
+    {"test.poolGet", cmd_test_get, CMD_POOL, false, ARGS(test_key_args), sizeof "test.poolGet" - 1},
 };
 
 int test_methods_hook(server_t *srv, store_t *w, proto_err_t *err)

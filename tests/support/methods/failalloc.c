@@ -92,7 +92,7 @@ static const cmd_arg_t fail_allocs_args[] = {
 
 static const cmd_method_t fail_methods[] = {
     {"test.failAllocs", cmd_test_fail_allocs, CMD_LOOP, false, fail_allocs_args,
-     sizeof fail_allocs_args / sizeof fail_allocs_args[0]},
+     sizeof fail_allocs_args / sizeof fail_allocs_args[0], sizeof "test.failAllocs" - 1},
 };
 
 int test_failalloc_hook(server_t *srv, store_t *w, proto_err_t *err)
