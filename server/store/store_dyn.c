@@ -20,10 +20,14 @@ void store_dyn_clear(store_t *s)
 store_q_t *store_q_sql(store_t *s, const char *sql, size_t len, proto_err_t *err)
 {
     s->dyn_clock++;
-    store_dyn_t *victim = &s->dyn[0];
+    store_dyn_t *victim = NULL;
     for (int i = 0; i < STORE_DYN_MAX; i++) {
         store_dyn_t *d = &s->dyn[i];
-        if (d->sql && d->len == len && memcmp(d->sql, sql, len) == 0) {
+        if (!d->sql) { /* slots fill in order: the rest are free too */
+            victim = d;
+            break;
+        }
+        if (d->len == len && memcmp(d->sql, sql, len) == 0) {
             d->used = s->dyn_clock;
             sqlite3_reset(d->q.st);
             sqlite3_clear_bindings(d->q.st);
@@ -31,10 +35,15 @@ store_q_t *store_q_sql(store_t *s, const char *sql, size_t len, proto_err_t *err
             d->q.bind_index = 0;
             return &d->q;
         }
-        if (!d->sql || d->used < victim->used)
+        /* A statement still stepping belongs to a caller: never evicted. */
+        if (!sqlite3_stmt_busy(d->q.st) && (!victim || d->used < victim->used))
             victim = d;
-        if (!d->sql)
-            break;
+    }
+    if (!victim) {
+        proto_err_set(err, PROTO_E_INTERNAL,
+                      "more than %d dynamic statements are in use at once on one connection",
+                      STORE_DYN_MAX);
+        return NULL;
     }
     char *copy = malloc(len + 1);
     if (!copy) {

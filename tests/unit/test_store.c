@@ -405,6 +405,69 @@ static void test_store_embedded_migrations_are_in_order(void **state)
         store_migrate(f->w, store_embedded_migrations, store_embedded_migrations_count, &err), 0);
 }
 
+/* Steps dynamic statement `sql` to its first row on `s`; returns the
+ * statement, left busy (not done). */
+static store_q_t *start_dyn(store_t *s, const char *sql)
+{
+    proto_err_t err;
+    store_q_t *q = store_q_sql(s, sql, strlen(sql), &err);
+    assert_non_null(q);
+    assert_int_equal(store_q_step(s, q, &err), STORE_ROW);
+    return q;
+}
+
+/* The dynamic-statement cache holds STORE_DYN_MAX (64) statements: the
+ * 65th distinct text evicts the least recently used one, which is prepared
+ * again on its next use; a statement still being stepped is never evicted,
+ * and when all 64 are in use the 65th is refused with an error, not a
+ * dangling statement. */
+static void test_store_dynamic_statement_cache_at_and_past_its_size(void **state)
+{
+    fixture_t *f = *state;
+    proto_err_t err;
+    char sql[64];
+    store_q_t *first = start_dyn(f->w, "SELECT 0");
+    for (int i = 1; i < 64; i++) { /* 64 statements in all, every one busy */
+        snprintf(sql, sizeof sql, "SELECT %d", i);
+        start_dyn(f->w, sql);
+    }
+    assert_null(store_q_sql(f->w, "SELECT 64", 9, &err)); /* 65th: none may go */
+    assert_int_equal(err.code, PROTO_E_INTERNAL);
+    /* "SELECT 0" is the oldest but busy: finishing another one frees it. */
+    store_q_t *mid = store_q_sql(f->w, "SELECT 5", 8, &err); /* a hit: reset, not busy */
+    assert_non_null(mid);
+    store_q_t *q = start_dyn(f->w, "SELECT 64"); /* evicts "SELECT 5", the only idle one */
+    assert_int_equal(store_q_col_int(q, 0), 64);
+    assert_int_equal(store_q_col_int(first, 0), 0); /* untouched while it steps */
+    assert_int_equal(store_q_step(f->w, first, &err), STORE_DONE);
+    store_q_done(first);
+    q = start_dyn(f->w, "SELECT 5"); /* prepared again, in a slot that was free to go */
+    assert_int_equal(store_q_col_int(q, 0), 5);
+    for (int i = 0; i < STORE_DYN_MAX; i++)
+        store_q_done(&f->w->dyn[i].q);
+}
+
+/* Every connection is DEFENSIVE (no SQL can corrupt the file through
+ * writable_schema); read-only ones do not trust the schema's functions and
+ * views, the writer does (the auth schema's CHECK needs json_valid). */
+static void test_store_connections_are_defensive_and_readers_distrust_the_schema(void **state)
+{
+    fixture_t *f = *state;
+    proto_err_t err;
+    assert_int_equal(store_exec(f->w, "CREATE TABLE t(x)", &err), 0);
+    assert_int_equal(store_exec(f->w, "PRAGMA writable_schema=ON", &err), 0);
+    assert_int_not_equal(store_exec(f->w, "DELETE FROM sqlite_master WHERE name='t'", &err), 0);
+    store_t *r = NULL;
+    assert_int_equal(store_open_reader(&f->opt, &r, &err), 0);
+    store_q_t *q = start_dyn(r, "PRAGMA trusted_schema");
+    assert_int_equal(store_q_col_int(q, 0), 0);
+    store_q_done(q);
+    q = start_dyn(f->w, "PRAGMA trusted_schema");
+    assert_int_equal(store_q_col_int(q, 0), 1);
+    store_q_done(q);
+    store_close(r);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -425,6 +488,8 @@ int main(void)
         T(test_store_embedded_migrations_are_in_order),
         T(test_store_q_done_leaves_no_parameter_bound),
         T(test_store_q_failed_bind_makes_the_step_fail),
+        T(test_store_dynamic_statement_cache_at_and_past_its_size),
+        T(test_store_connections_are_defensive_and_readers_distrust_the_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
