@@ -104,8 +104,7 @@ int cmd_authenticator_update_counter(cmd_ctx_t *ctx)
         rc = pack_authenticator(ctx, q, 0);
     else if (rc == STORE_DONE)
         rc = cmd_fail(ctx, PROTO_E_NOT_FOUND, "credentialID",
-                      "no authenticator with this "
-                      "credentialID");
+                      "no authenticator with this credentialID");
     store_q_done(q);
     return rc < 0 ? rc : 0;
 }

@@ -63,7 +63,7 @@ struct conn {
     conn_t *prev, *next;       /* all open connections */
     conn_t *dirty_next;        /* flush list link */
     bool dirty;                /* on the flush list */
-    int refs;                  /* 1 for the handle + 1 per queued write job */
+    int refs;                  /* 1 for the handle + 1 per queued job + 1 on the ready list */
     bool closing;              /* uv_close called */
     bool close_after_flush;    /* no more requests: close once answers are out */
     proto_scan_t scan;         /* the message being received */
@@ -71,7 +71,7 @@ struct conn {
     size_t in_len, in_cap;     /* bytes held, bytes allocated */
     proto_buf_t out;           /* replies not yet handed to libuv */
     size_t out_inflight;       /* bytes in the uv_write not yet completed */
-    unsigned jobs;             /* write jobs queued for this connection */
+    unsigned jobs;             /* pool and writer jobs queued for this connection */
     uint64_t last_active_ms;   /* uv_now at the last request or reply */
     uint64_t partial_since_ms; /* when the current partial message began; 0 = none */
     size_t out_inflight_cap;   /* bytes allocated for the uv_write in flight */
@@ -82,7 +82,7 @@ struct conn {
     bool backlog;              /* complete requests left in `in` for the next slice */
     bool on_ready;             /* on the ready list */
     bool eof;                  /* the client sent EOF while a backlog remained */
-    bool oom;                  /* alloc_cb could not grow `in` within the budget */
+    bool oom;                  /* alloc_cb could not grow `in` (budget or memory) */
     conn_t *ready_next;        /* ready list link (backlog) */
 };
 
@@ -121,7 +121,7 @@ struct net {
     uint64_t emfile_logged_ms;  /* when the last out-of-descriptors line was logged */
     uint8_t discard[16 * 1024]; /* read buffer of every refused connection */
 
-    uv_async_t wake;     /* writer -> loop: jobs finished */
+    uv_async_t wake;     /* pool and writer -> loop: jobs finished */
     uv_timer_t sweep;    /* deadlines: partial message, idle */
     uv_timer_t deadline; /* shutdown deadline */
     uv_timer_t purge;    /* deletes expired sessions and tokens */
@@ -393,9 +393,7 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
 /* Keeps the bytes of a partial message in the connection's own buffer. */
 static int conn_keep(conn_t *c, const uint8_t *rest, size_t len)
 {
-    server_t *srv = c->net->srv;
-    if (len > c->in_cap &&
-        srv->mem.used + (len - c->in_cap) > (uint64_t)srv->cfg.memory_budget_bytes)
+    if (len > c->in_cap && !server_mem_fits(c->net->srv, len - c->in_cap))
         return -1;
     if (len > c->in_cap) {
         uint8_t *p = realloc(c->in, len);
@@ -424,17 +422,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     /* A partial message is pending: read after it. It is never longer than
      * max_message_bytes (the scanner guarantees it). */
     size_t want = c->in_len + NET_READ_CHUNK;
-    server_t *srv = n->srv;
-    if (want > c->in_cap &&
-        srv->mem.used + (want - c->in_cap) > (uint64_t)srv->cfg.memory_budget_bytes) {
-        /* Half-sent messages may not take the memory of everyone else. */
-        c->oom = true;
-        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-        return;
-    }
     if (want > c->in_cap) {
-        uint8_t *p = realloc(c->in, want);
+        /* Half-sent messages may not take the memory of everyone else. */
+        uint8_t *p = server_mem_fits(n->srv, want - c->in_cap) ? realloc(c->in, want) : NULL;
         if (!p) {
+            c->oom = true;               /* read_cb tells the client why */
             *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
             return;
         }
@@ -812,7 +804,8 @@ static void listener_close(net_t *n)
     }
 }
 
-/* Collects finished write jobs and sends their replies. */
+/* Collects the jobs the pool and the writer finished and sends their
+ * replies. */
 static void wake_cb(uv_async_t *a)
 {
     net_t *n = a->data;

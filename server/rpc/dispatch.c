@@ -341,7 +341,7 @@ static dispatch_result_t queue_job(server_t *srv, unsigned mi, const proto_msg_t
                       (unsigned long long)srv->write_queue_bytes);
         return refuse_job(srv, mi, msg, out, t0, &err);
     }
-    if (srv->mem.used + cost > budget) {
+    if (!server_mem_fits(srv, cost)) {
         srv->mem.refused++;
         proto_err_set(&err, PROTO_E_OUT_OF_MEMORY,
                       "the server's memory budget is in use (%llu bytes held); retry shortly",

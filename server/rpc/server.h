@@ -56,4 +56,10 @@ typedef struct {
     uint64_t purged_vtokens;      /* ... verification tokens */
 } server_t;
 
+/* True when `more` bytes fit in what the memory budget leaves. */
+static inline bool server_mem_fits(const server_t *srv, uint64_t more)
+{
+    return srv->mem.used + more <= (uint64_t)srv->cfg.memory_budget_bytes;
+}
+
 #endif
