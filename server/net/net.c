@@ -373,18 +373,24 @@ static size_t conn_consume(conn_t *c, const uint8_t *data, size_t len)
             c->jobs++;
             c->job_bytes += dc.cost;
         }
-        if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
-            /* Checked per message: one read can ask for far more output
-             * than it brought in. Flushing writes what the socket takes
-             * and drops the client if the rest is still over the cap. */
-            conn_flush(c);
-            if (c->closing)
-                return len;
-        }
         if (d == DISPATCH_CLOSE) {
             n->srv->conns.dropped++;
             c->close_after_flush = true;
             uv_read_stop((uv_stream_t *)&c->pipe);
+        }
+        size_t pending = c->out.len + c->out_inflight;
+        if (pending > NET_OUT_HIGH || pending > (size_t)n->srv->cfg.output_cap_bytes) {
+            /* Checked per message: one read can ask for far more output
+             * than it brought in. Flushing writes what the socket takes,
+             * drops the client past --output-cap, and pauses it when its
+             * replies stay unread: the rest of its requests wait. */
+            conn_flush(c);
+            if (c->closing)
+                return len;
+            if (c->paused) {
+                ready_push(c); /* parked until the client reads */
+                break;
+            }
         }
     }
     return off;

@@ -280,11 +280,12 @@ static void test_sigterm_with_a_client_that_never_reads_exits_0_at_the_deadline(
         rpcc_pack_request(&sb, i, "test.get", gargs, RPCC_NARGS(gargs));
     assert_int_equal(rpcc_send(&hog, sb.data, sb.size, RPCC_TIMEOUT_MS), RPCC_OK);
     msgpack_sbuffer_destroy(&sb);
-    /* Wait until the server has answered all 20 into its buffers. */
+    /* Wait until the server has answered more than the socket buffers can
+     * take (it then stops reading the hog's requests: output back-pressure),
+     * so undelivered replies are stuck in the server. */
     uint64_t gets = 0;
     assert_int_equal(
-        wait_for_stat(&other, "methods/test.get/count", WAIT_GE, 20, WAIT_DEADLINE_MS, &gets), 0);
-    assert_int_equal(gets, 20);
+        wait_for_stat(&other, "methods/test.get/count", WAIT_GE, 5, WAIT_DEADLINE_MS, &gets), 0);
     rpcc_close(&other);
 
     long long t0 = testsrv_now_ms();
