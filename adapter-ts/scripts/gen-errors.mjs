@@ -2,9 +2,11 @@
 // one table of protocol errors, so the TypeScript classes cannot drift from
 // the server's codes. `node scripts/gen-errors.mjs` writes the file;
 // `--check` only compares and exits 1 when the file is stale.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { writeOrCheck } from './gen-file.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DEF_PATH = resolve(here, '../../protocol/errors.def');
@@ -100,21 +102,7 @@ export function generateErrors(defText) {
 }
 
 function main() {
-  const source = generateErrors(readFileSync(DEF_PATH, 'utf8'));
-  if (process.argv.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(OUT_PATH, 'utf8');
-    } catch {
-      // a missing file is stale
-    }
-    if (current !== source) {
-      console.error(`${OUT_PATH} is out of date with ${DEF_PATH}: run npm run gen-errors`);
-      process.exit(1);
-    }
-    return;
-  }
-  writeFileSync(OUT_PATH, source);
+  writeOrCheck(OUT_PATH, generateErrors(readFileSync(DEF_PATH, 'utf8')), DEF_PATH, 'gen-errors');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();

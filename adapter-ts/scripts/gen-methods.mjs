@@ -3,9 +3,11 @@
 // lists cannot drift from what the server dispatches. `node
 // scripts/gen-methods.mjs` writes the file; `--check` only compares and exits
 // 1 when the file is stale.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { writeOrCheck } from './gen-file.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DEF_PATH = resolve(here, '../../protocol/methods.def');
@@ -209,21 +211,7 @@ export function generateMethods(defText) {
 }
 
 function main() {
-  const source = generateMethods(readFileSync(DEF_PATH, 'utf8'));
-  if (process.argv.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(OUT_PATH, 'utf8');
-    } catch {
-      // a missing file is stale
-    }
-    if (current !== source) {
-      console.error(`${OUT_PATH} is out of date with ${DEF_PATH}: run npm run gen-methods`);
-      process.exit(1);
-    }
-    return;
-  }
-  writeFileSync(OUT_PATH, source);
+  writeOrCheck(OUT_PATH, generateMethods(readFileSync(DEF_PATH, 'utf8')), DEF_PATH, 'gen-methods');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();

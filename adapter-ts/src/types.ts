@@ -12,6 +12,8 @@ import type {
   VerificationToken,
 } from '@auth/core/adapters' with { 'resolution-mode': 'import' };
 
+import type { MethodArgs } from './methods.generated.js';
+
 export type { Adapter, AdapterAccount, AdapterAuthenticator, AdapterSession, AdapterUser, VerificationToken };
 
 /** A date as the adapter accepts it: a Date, or a string `new Date()` reads
@@ -39,21 +41,12 @@ export type AccountKey = Pick<AdapterAccount, 'provider' | 'providerAccountId'>;
 
 /** updateAccount's argument: the key, then any fields to change (absent
  * stays, null clears; extra fields replace their stored value, null removes
- * them). An account cannot move to another user. */
-export type AccountUpdate = AccountKey & {
-  /** May be given (e.g. a whole account read back), but must be the
-   * account's own user: noormd refuses to move an account (INVALID_ARGUMENT;
-   * unlink it, then link it again). */
-  userId?: string;
+ * them). The fields are protocol/methods.def's own (MethodArgs), so they
+ * cannot drift from the server's; `userId` may be given (e.g. a whole
+ * account read back) but must be the account's own user: noormd refuses to
+ * move an account (INVALID_ARGUMENT; unlink it, then link it again). */
+export type AccountUpdate = Omit<MethodArgs['auth.updateAccount'], 'type'> & {
   type?: AdapterAccount['type'];
-  access_token?: string | null;
-  refresh_token?: string | null;
-  id_token?: string | null;
-  expires_at?: number | null;
-  token_type?: string | null;
-  scope?: string | null;
-  session_state?: string | null;
-  [extra: string]: unknown;
 };
 
 /** createSession's argument. */
