@@ -95,16 +95,6 @@ int noormd_main(int argc, char **argv, noormd_hook_fn hook)
     case CONFIG_ERROR: return 2;
     case CONFIG_OK: break;
     }
-    /* Another user who can connect can call every method, including the
-     * ones that return decrypted OAuth tokens: only on explicit request. */
-    if ((srv.cfg.socket_mode & 07) && strcmp(srv.cfg.socket_mode_unsafe, "yes") != 0) {
-        fprintf(stderr,
-                "noormd: socket mode %04llo gives other users access to the socket (with "
-                "write access, any local user can call every method); use 0660 or 0600, or "
-                "add --socket-mode-unsafe yes\n",
-                (unsigned long long)srv.cfg.socket_mode);
-        return 2;
-    }
     log_level_t level = LOG_INFO;
     log_parse_level(srv.cfg.log_level, &level);
     log_set_level(level);

@@ -196,6 +196,17 @@ config_result_t config_load(config_t *cfg, int argc, char **argv, FILE *out, FIL
         if (config_set(cfg, o, value, source, err) != 0)
             return CONFIG_ERROR;
     }
+    /* Rules between options. Another user who can connect can call every
+     * method, including the ones that return decrypted OAuth tokens: only
+     * on explicit request. */
+    if ((cfg->socket_mode & 07) && strcmp(cfg->socket_mode_unsafe, "yes") != 0) {
+        fprintf(err,
+                "noormd: socket mode %04llo gives other users access to the socket (with "
+                "write access, any local user can call every method); use 0660 or 0600, or "
+                "add --socket-mode-unsafe yes\n",
+                (unsigned long long)cfg->socket_mode);
+        return CONFIG_ERROR;
+    }
     return CONFIG_OK;
 }
 

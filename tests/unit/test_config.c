@@ -124,6 +124,9 @@ static void test_config_socket_mode_is_octal(void **state)
 
 static void test_config_every_numeric_option_accepts_its_bounds_and_refuses_one_past(void **s)
 {
+    /* The bounds of each option alone: --socket-mode's upper ones need
+     * the unsafe flag (test_config_socket_mode_for_others_needs_the_unsafe_flag). */
+    setenv("NOORMME_SOCKET_MODE_UNSAFE", "yes", 1);
     for (size_t i = 0; i < config_option_count(); i++) {
         config_info_t info;
         config_option_info(i, &info);
@@ -153,6 +156,25 @@ static void test_config_every_numeric_option_accepts_its_bounds_and_refuses_one_
         assert_non_null(strstr(msg, info.env));
         unsetenv(info.env);
     }
+    unsetenv("NOORMME_SOCKET_MODE_UNSAFE");
+}
+
+/* issue 7 defect 9: a socket mode that lets other users in is a
+ * configuration error, unless asked for by name. */
+static void test_config_socket_mode_for_others_needs_the_unsafe_flag(void **state)
+{
+    config_t cfg;
+    char msg[512];
+    assert_int_equal(load(&cfg, msg, sizeof msg, "--socket-mode", "0660", NULL), CONFIG_OK);
+    assert_int_equal(load(&cfg, msg, sizeof msg, "--socket-mode", "0661", NULL), CONFIG_ERROR);
+    assert_non_null(strstr(msg, "--socket-mode-unsafe yes"));
+    assert_int_equal(load(&cfg, msg, sizeof msg, "--socket-mode", "0666", NULL), CONFIG_ERROR);
+    assert_int_equal(
+        load(&cfg, msg, sizeof msg, "--socket-mode", "0666", "--socket-mode-unsafe", "yes", NULL),
+        CONFIG_OK);
+    assert_int_equal(
+        load(&cfg, msg, sizeof msg, "--socket-mode", "0666", "--socket-mode-unsafe", "no", NULL),
+        CONFIG_ERROR);
 }
 
 static void test_config_choices_are_checked(void **state)
@@ -201,6 +223,7 @@ int main(void)
         cmocka_unit_test_setup(test_config_flag_replaces_an_invalid_environment_value, setup),
         cmocka_unit_test_setup(test_config_byte_sizes_accept_suffixes, setup),
         cmocka_unit_test_setup(test_config_socket_mode_is_octal, setup),
+        cmocka_unit_test_setup(test_config_socket_mode_for_others_needs_the_unsafe_flag, setup),
         cmocka_unit_test_setup(
             test_config_every_numeric_option_accepts_its_bounds_and_refuses_one_past, setup),
         cmocka_unit_test_setup(test_config_choices_are_checked, setup),
