@@ -18,7 +18,7 @@
  * A connection is used only after the server has answered on it: the first
  * message on a new socket is a server.ping. noormd refuses a connection at
  * its connection limit or while shutting down with a server.error
- * notification and closes it without reading; since no call was written to
+ * notification and runs nothing sent on it; since no call was written to
  * it, a refusal is just a failed connect (backoff, then again), never a call
  * of unknown outcome.
  *

@@ -8,10 +8,12 @@
 
 typedef struct net net_t;
 
-/* Creates the loop and binds the listening socket at srv->cfg.socket_path
- * with srv->cfg.socket_mode. A stale socket file left by a crashed server is
- * replaced; a live one (something accepts on it) or a non-socket file is
- * refused. Returns NULL with the reason in `err`. */
+/* Creates the loop and binds the listening socket at srv->cfg.socket_path,
+ * created with srv->cfg.socket_mode through the umask (and checked after
+ * bind). A stale socket file left by a crashed server is replaced; a live
+ * one (something accepts on it), a non-socket file, or a directory that
+ * everyone may write to without the sticky bit is refused. Returns NULL
+ * with the reason in `err`. */
 net_t *net_new(server_t *srv, proto_err_t *err);
 
 /* Wakes the loop to collect finished writer jobs; safe from any thread. The
