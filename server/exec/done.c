@@ -1,4 +1,5 @@
-/* done.c - the completion queue shared by the writer and the reader pool. */
+/* done.c - the job queues: each executor's input queue, and the completion
+ * queue shared by the writer and the reader pool. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -63,4 +64,58 @@ void exec_done_free(exec_done_t *d)
         return;
     pthread_mutex_destroy(&d->mu);
     free(d);
+}
+
+void exec_queue_init(exec_queue_t *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->head = q->tail = NULL;
+    q->queued = 0;
+    q->stopping = false;
+}
+
+void exec_queue_deinit(exec_queue_t *q)
+{
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+}
+
+void exec_queue_push(exec_queue_t *q, exec_job_t *job)
+{
+    job->rc = 0;
+    pthread_mutex_lock(&q->mu);
+    exec_list_push(&q->head, &q->tail, job);
+    q->queued++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void exec_queue_stop(exec_queue_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stopping = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+exec_job_t *exec_queue_take(exec_queue_t *q, size_t max, size_t *n, exec_job_t **last)
+{
+    exec_job_t *first = q->head;
+    if (!first)
+        return NULL;
+    exec_job_t *end = first;
+    size_t k = 1;
+    while (end->next && k < max) {
+        end = end->next;
+        k++;
+    }
+    q->head = end->next;
+    if (!q->head)
+        q->tail = NULL;
+    end->next = NULL;
+    q->queued -= k;
+    *n = k;
+    *last = end;
+    return first;
 }

@@ -11,6 +11,9 @@
 #ifndef NOORMME_EXEC_H
 #define NOORMME_EXEC_H
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto_rpc.h"
@@ -50,5 +53,30 @@ void exec_done_free(exec_done_t *d);
 
 /* Appends `job` to the list head/tail. */
 void exec_list_push(exec_job_t **head, exec_job_t **tail, exec_job_t *job);
+
+/* The queue an executor's threads take jobs from. Its mutex also guards
+ * the executor's own state (counters, the writer's checkpoint flag): the
+ * executor locks q->mu around its wait, its take and its bookkeeping. */
+typedef struct {
+    pthread_mutex_t mu;      /* guards everything here and the executor's counters */
+    pthread_cond_t cv;       /* signalled on push and stop */
+    exec_job_t *head, *tail; /* queued jobs, oldest first */
+    uint64_t queued;         /* jobs in the list */
+    bool stopping;           /* exec_queue_stop was called: drain, then end */
+} exec_queue_t;
+
+void exec_queue_init(exec_queue_t *q);
+void exec_queue_deinit(exec_queue_t *q);
+
+/* Queues `job` (loop thread) and wakes one waiter. */
+void exec_queue_push(exec_queue_t *q, exec_job_t *job);
+
+/* Sets stopping and wakes every waiter. */
+void exec_queue_stop(exec_queue_t *q);
+
+/* With q->mu held: takes up to `max` (>= 1) jobs, oldest first, as a list
+ * linked by `next` ending at *last, and their number in *n; NULL when the
+ * queue is empty. */
+exec_job_t *exec_queue_take(exec_queue_t *q, size_t max, size_t *n, exec_job_t **last);
 
 #endif

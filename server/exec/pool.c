@@ -8,15 +8,12 @@
 #include "proto_errors.h"
 
 struct pool {
-    pthread_mutex_t mu;      /* guards the queue, stopping and stats */
-    pthread_cond_t cv;       /* signalled on submit and stop */
-    exec_job_t *head, *tail; /* queued jobs */
-    bool stopping;           /* pool_stop was called */
-    exec_done_t *done;       /* finished jobs go here */
-    int nthreads;            /* threads started */
-    pthread_t *threads;      /* [nthreads] */
-    store_t **conns;         /* [nthreads] read-only connections, one per thread */
-    pool_stats_t stats;      /* counters */
+    exec_queue_t q;     /* queued jobs; q.mu also guards stats */
+    exec_done_t *done;  /* finished jobs go here */
+    int nthreads;       /* threads started */
+    pthread_t *threads; /* [nthreads] */
+    store_t **conns;    /* [nthreads] read-only connections, one per thread */
+    pool_stats_t stats; /* counters */
 };
 
 typedef struct {
@@ -30,48 +27,42 @@ static void *pool_main(void *argp)
     pool_t *p = a->pool;
     store_t *conn = p->conns[a->index];
     free(a);
-    pthread_mutex_lock(&p->mu);
+    exec_queue_t *q = &p->q;
+    pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!p->head && !p->stopping)
-            pthread_cond_wait(&p->cv, &p->mu);
-        if (!p->head)
+        while (!q->head && !q->stopping)
+            pthread_cond_wait(&q->cv, &q->mu);
+        size_t n;
+        exec_job_t *job, *last;
+        if (!(job = exec_queue_take(q, 1, &n, &last)))
             break; /* stopping, and the queue is drained */
-        exec_job_t *job = p->head;
-        p->head = job->next;
-        if (!p->head)
-            p->tail = NULL;
-        p->stats.queued--;
         p->stats.running++;
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&q->mu);
 
         job->rc = job->run(job, conn);
 
-        pthread_mutex_lock(&p->mu);
+        pthread_mutex_lock(&q->mu);
         p->stats.running--;
         p->stats.done++;
         if (job->rc != 0)
             p->stats.failed++;
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&q->mu);
         exec_done_push(p->done, job, job);
-        pthread_mutex_lock(&p->mu);
+        pthread_mutex_lock(&q->mu);
     }
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&q->mu);
     return NULL;
 }
 
 /* Joins the first `started` threads and frees everything. */
 static void pool_free(pool_t *p, int started)
 {
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    exec_queue_stop(&p->q);
     for (int i = 0; i < started; i++)
         pthread_join(p->threads[i], NULL);
     for (int i = 0; i < p->nthreads; i++)
         store_close(p->conns[i]);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
+    exec_queue_deinit(&p->q);
     free(p->threads);
     free(p->conns);
     free(p);
@@ -84,8 +75,7 @@ int pool_start(const store_options_t *o, int threads, exec_done_t *done, pool_t 
     pool_t *p = calloc(1, sizeof *p);
     if (!p)
         return proto_err_set(err, PROTO_E_INTERNAL, "out of memory starting the reader pool");
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    exec_queue_init(&p->q);
     p->done = done;
     p->nthreads = threads;
     p->threads = calloc((size_t)threads, sizeof *p->threads);
@@ -124,19 +114,15 @@ fail:
 
 void pool_submit(pool_t *p, exec_job_t *job)
 {
-    job->rc = 0;
-    pthread_mutex_lock(&p->mu);
-    exec_list_push(&p->head, &p->tail, job);
-    p->stats.queued++;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    exec_queue_push(&p->q, job);
 }
 
 void pool_get_stats(pool_t *p, pool_stats_t *out)
 {
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->q.mu);
     *out = p->stats;
-    pthread_mutex_unlock(&p->mu);
+    out->queued = p->q.queued;
+    pthread_mutex_unlock(&p->q.mu);
 }
 
 void pool_stop(pool_t *p)

@@ -12,16 +12,14 @@
 #include "proto_errors.h"
 
 struct writer {
-    store_t *store;          /* the only read-write connection */
-    writer_options_t opt;    /* limits */
-    exec_done_t *done;       /* finished jobs go here */
-    pthread_t thread;        /* the writer thread */
-    pthread_mutex_t mu;      /* guards everything below */
-    pthread_cond_t cv;       /* signalled on submit and stop */
-    exec_job_t *head, *tail; /* queued jobs */
-    bool stopping;           /* writer_stop was called */
-    bool dirty;              /* commits since the last checkpoint */
-    writer_stats_t stats;    /* counters */
+    store_t *store;       /* the only read-write connection */
+    writer_options_t opt; /* limits */
+    exec_done_t *done;    /* finished jobs go here */
+    pthread_t thread;     /* the writer thread */
+    exec_queue_t q;       /* queued jobs; q.mu also guards what follows */
+    size_t running;       /* jobs of the batch being run */
+    bool dirty;           /* commits since the last checkpoint */
+    writer_stats_t stats; /* counters (stats.queued is derived) */
 };
 
 /* Marks every job of the batch that had succeeded as failed with `err`: the
@@ -98,10 +96,11 @@ static bool run_batch(writer_t *wr, exec_job_t *batch, size_t n)
 static void *writer_main(void *arg)
 {
     writer_t *wr = arg;
-    pthread_mutex_lock(&wr->mu);
+    exec_queue_t *q = &wr->q;
+    pthread_mutex_lock(&q->mu);
     for (;;) {
-        if (!wr->head) {
-            if (wr->stopping)
+        if (!q->head) {
+            if (q->stopping)
                 break;
             if (wr->dirty) {
                 struct timespec until;
@@ -112,54 +111,47 @@ static void *writer_main(void *arg)
                     until.tv_sec++;
                     until.tv_nsec -= 1000000000L;
                 }
-                int w = pthread_cond_timedwait(&wr->cv, &wr->mu, &until);
-                if (w == ETIMEDOUT && !wr->head && !wr->stopping) {
-                    pthread_mutex_unlock(&wr->mu);
+                int w = pthread_cond_timedwait(&q->cv, &q->mu, &until);
+                if (w == ETIMEDOUT && !q->head && !q->stopping) {
+                    pthread_mutex_unlock(&q->mu);
                     proto_err_t err;
                     if (store_checkpoint(wr->store, false, &err) != 0)
                         log_event(LOG_WARN, "checkpoint_failed", " code=%s",
                                   proto_error_name(err.code));
-                    pthread_mutex_lock(&wr->mu);
+                    pthread_mutex_lock(&q->mu);
                     wr->dirty = false;
                     wr->stats.checkpoints++;
                 }
             } else {
-                pthread_cond_wait(&wr->cv, &wr->mu);
+                pthread_cond_wait(&q->cv, &q->mu);
             }
             continue;
         }
         /* Take up to batch_max jobs; the rest wait for the next batch. */
-        exec_job_t *batch = wr->head, *last = wr->head;
-        size_t n = 1;
-        while (last->next && n < (size_t)wr->opt.batch_max) {
-            last = last->next;
-            n++;
-        }
-        wr->head = last->next;
-        if (!wr->head)
-            wr->tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&wr->mu);
+        size_t n;
+        exec_job_t *last, *batch = exec_queue_take(q, (size_t)wr->opt.batch_max, &n, &last);
+        wr->running = n;
+        pthread_mutex_unlock(&q->mu);
 
         bool committed = run_batch(wr, batch, n);
 
-        pthread_mutex_lock(&wr->mu);
+        pthread_mutex_lock(&q->mu);
+        wr->running = 0;
         if (committed)
             wr->stats.batches_committed++;
         if (n > wr->stats.largest_batch)
             wr->stats.largest_batch = n;
         for (exec_job_t *j = batch; j; j = j->next) {
-            wr->stats.queued--;
             if (j->rc == 0)
                 wr->stats.jobs_committed++;
             else
                 wr->stats.jobs_failed++;
         }
-        pthread_mutex_unlock(&wr->mu);
+        pthread_mutex_unlock(&q->mu);
         exec_done_push(wr->done, batch, last);
-        pthread_mutex_lock(&wr->mu);
+        pthread_mutex_lock(&q->mu);
     }
-    pthread_mutex_unlock(&wr->mu);
+    pthread_mutex_unlock(&q->mu);
 
     proto_err_t err;
     if (store_checkpoint(wr->store, true, &err) != 0)
@@ -176,11 +168,9 @@ writer_t *writer_start(store_t *w, const writer_options_t *o, exec_done_t *done)
     wr->store = w;
     wr->opt = *o;
     wr->done = done;
-    pthread_mutex_init(&wr->mu, NULL);
-    pthread_cond_init(&wr->cv, NULL);
+    exec_queue_init(&wr->q);
     if (pthread_create(&wr->thread, NULL, writer_main, wr) != 0) {
-        pthread_cond_destroy(&wr->cv);
-        pthread_mutex_destroy(&wr->mu);
+        exec_queue_deinit(&wr->q);
         free(wr);
         return NULL;
     }
@@ -189,31 +179,23 @@ writer_t *writer_start(store_t *w, const writer_options_t *o, exec_done_t *done)
 
 void writer_submit(writer_t *wr, exec_job_t *job)
 {
-    job->rc = 0;
-    pthread_mutex_lock(&wr->mu);
-    exec_list_push(&wr->head, &wr->tail, job);
-    wr->stats.queued++;
-    pthread_cond_signal(&wr->cv);
-    pthread_mutex_unlock(&wr->mu);
+    exec_queue_push(&wr->q, job);
 }
 
 void writer_get_stats(writer_t *wr, writer_stats_t *out)
 {
-    pthread_mutex_lock(&wr->mu);
+    pthread_mutex_lock(&wr->q.mu);
     *out = wr->stats;
-    pthread_mutex_unlock(&wr->mu);
+    out->queued = wr->q.queued + wr->running;
+    pthread_mutex_unlock(&wr->q.mu);
 }
 
 void writer_stop(writer_t *wr)
 {
     if (!wr)
         return;
-    pthread_mutex_lock(&wr->mu);
-    wr->stopping = true;
-    pthread_cond_signal(&wr->cv);
-    pthread_mutex_unlock(&wr->mu);
+    exec_queue_stop(&wr->q);
     pthread_join(wr->thread, NULL);
-    pthread_cond_destroy(&wr->cv);
-    pthread_mutex_destroy(&wr->mu);
+    exec_queue_deinit(&wr->q);
     free(wr);
 }
