@@ -105,3 +105,32 @@ describe('the client uses the table', () => {
     for (const name of Object.keys(METHODS)) if (name.startsWith('auth.')) assert.ok(used.has(name), `${name} is never called`);
   });
 });
+
+describe('docs/PROTOCOL.md', () => {
+  it('its method table lists exactly the methods of methods.def, each with its class and required arguments', () => {
+    const doc = readFileSync(join(PACKAGE_DIR, '../docs/PROTOCOL.md'), 'utf8');
+    const head = doc.indexOf('| method | class | arguments');
+    assert.ok(head >= 0, 'PROTOCOL.md has the method table');
+    const rows = doc
+      .slice(head)
+      .split('\n')
+      .slice(2)
+      .filter((l, i, all) => l.startsWith('|') && all.slice(0, i).every((p) => p.startsWith('|')));
+    const listed = new Map<string, { cls: string; args: string }>();
+    for (const row of rows) {
+      const m = /^\| \[`([^`]+)`\]\([^)]*\) \| (\w+) \| (.*) \| .* \|$/.exec(row);
+      assert.ok(m, `cannot read the row: ${row}`);
+      listed.set(m[1]!, { cls: m[2]!, args: m[3]! });
+    }
+    const { methods } = gen.parseMethodsDef(defText);
+    assert.deepEqual([...listed.keys()].sort(), methods.map((m) => m.name).sort());
+    for (const m of methods) {
+      const row = listed.get(m.name)!;
+      assert.equal(row.cls, m.execClass, `${m.name}: PROTOCOL.md says ${row.cls}`);
+      if (row.args === 'see below') continue;
+      for (const a of m.args.filter((x) => x.required))
+        assert.ok(row.args.includes('`' + a.name + '`'), `${m.name}: PROTOCOL.md does not list ${a.name}`);
+    }
+  });
+});
+

@@ -28,6 +28,20 @@
 
 #define MIB (1024 * 1024)
 
+/* The server is built like this test: under a sanitizer its resident
+ * memory holds shadow memory and a quarantine of freed blocks, so only the
+ * budget's books are compared there, RSS only in a plain build. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSS_MEANINGFUL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RSS_MEANINGFUL 0
+#endif
+#endif
+#ifndef RSS_MEANINGFUL
+#define RSS_MEANINGFUL 1
+#endif
+
 static testsrv_t srv;
 
 static int start_default(void **state)
@@ -250,7 +264,8 @@ static void test_half_sent_messages_are_held_only_within_the_budget(void **state
             (unsigned long)rss);
     assert_true(told >= CLIENTS - 20); /* at most ~16 fit in 16 MiB */
     assert_true(most <= budget);
-    assert_true(rss < rss0 + budget + 8 * MIB);
+    if (RSS_MEANINGFUL)
+        assert_true(rss < rss0 + budget + 8 * MIB);
     assert_int_equal(rpcc_ping_fresh(srv.socket_path, RPCC_TIMEOUT_MS), RPCC_OK);
     for (int i = 0; i < CLIENTS; i++)
         rpcc_close(&c[i]);
@@ -310,7 +325,8 @@ static void test_queued_requests_are_charged_their_decoded_size(void **state)
     fprintf(stderr, "decoded-size charge: %u of %u refused, RSS %lu -> at most %lu\n", refused, N,
             (unsigned long)rss0, (unsigned long)rss_most);
     assert_true(refused >= N - 1);
-    assert_true(rss_most < rss0 + 16 * MIB);
+    if (RSS_MEANINGFUL)
+        assert_true(rss_most < rss0 + 16 * MIB);
     rpcc_close(&c);
 }
 
