@@ -13,6 +13,7 @@ import type {
   AdapterAccount,
   AdapterSession,
   CreateSessionOptions,
+  ListResult,
   SessionAndUser,
   SessionInfo,
 } from './types.js';
@@ -33,8 +34,13 @@ export interface NoormmeAuthHelpers {
   /** Changes an account (refreshed OAuth tokens on re-login): absent fields
    * stay, null clears. Throws NotFoundError for an unknown account. */
   updateAccount(account: AccountUpdate): Promise<AdapterAccount>;
-  /** The user's sessions, latest expiry first (expired ones until purged). */
-  listSessions(userId: string): Promise<SessionInfo[]>;
+  /** The user's sessions, latest expiry first (expired ones until purged).
+   * Past noormd's --max-rows the first that many, with `truncated: true`. */
+  listSessions(userId: string): Promise<ListResult<SessionInfo>>;
+  /** Ends one session listed by listSessions ("sign out that device"),
+   * without its token: resolves with it, or null when the user has no
+   * session with that id. */
+  deleteSession(session: Pick<SessionInfo, 'id' | 'userId'>): Promise<SessionInfo | null>;
   /** Deletes every session of the user ("sign out everywhere"); resolves
    * with how many there were. */
   deleteSessions(userId: string): Promise<number>;
@@ -100,6 +106,11 @@ export function createClient(options: ClientOptions = {}): NoormmeClient {
 
     async listSessions(userId) {
       return listOut('session', await rpc('auth.listSessions', { userId }), sessionInfoOut);
+    },
+
+    async deleteSession({ id, userId }) {
+      const wire = await rpc('auth.deleteSessionById', { userId, id });
+      return wire === null || wire === undefined ? null : sessionInfoOut(wire);
     },
 
     async deleteSessions(userId) {

@@ -22,6 +22,7 @@ import type {
   AdapterUser,
   SessionAndUser,
   SessionInfo,
+  ListResult,
   VerificationToken,
 } from './types.js';
 
@@ -256,7 +257,14 @@ export function authenticatorOrNull(wire: unknown): AdapterAuthenticator | null 
 }
 
 /** A reply that must be an array of `model`. */
-export function listOut<T>(model: string, wire: unknown, one: (w: unknown) => T): T[] {
-  if (!Array.isArray(wire)) throw badReply(`list of ${model}`, wire === null ? 'nil' : typeof wire);
-  return wire.map(one);
+/** A list reply: an array, or, past noormd's --max-rows, the map
+ * {items, truncated: true, limit} (docs/PROTOCOL.md, "Lists"). A cut list
+ * comes back as its first `limit` items with `truncated: true` set on the
+ * array (a plain property: JSON.stringify leaves it out). */
+export function listOut<T>(model: string, wire: unknown, one: (w: unknown) => T): ListResult<T> {
+  if (Array.isArray(wire)) return wire.map(one);
+  const cut = wire as { items?: unknown; truncated?: unknown } | null;
+  if (cut && typeof cut === 'object' && Array.isArray(cut.items) && cut.truncated === true)
+    return Object.assign(cut.items.map(one), { truncated: true as const });
+  throw badReply(`list of ${model}`, wire === null ? 'nil' : typeof wire);
 }

@@ -36,6 +36,7 @@ export const LIMITS = {
   L_URL: 8192,
   L_TOKEN: 16384,
   L_KEY: 8192,
+  L_SESSION_ID: 32,
 } as const;
 
 /** Every method noormd answers (the production build), by wire name. */
@@ -211,6 +212,15 @@ export const METHODS = {
       { name: 'sessionToken', types: ['str'], required: true, limit: 16384 },
     ],
   },
+  'auth.deleteSessionById': {
+    name: 'auth.deleteSessionById',
+    execClass: 'writer',
+    keepExtra: false,
+    args: [
+      { name: 'userId', types: ['str'], required: true, limit: 255 },
+      { name: 'id', types: ['str'], required: true, limit: 32 },
+    ],
+  },
   'auth.listSessions': {
     name: 'auth.listSessions',
     execClass: 'pool',
@@ -378,6 +388,10 @@ export interface MethodArgs {
   };
   'auth.deleteSession': {
     sessionToken: string;
+  };
+  'auth.deleteSessionById': {
+    userId: string;
+    id: string;
   };
   'auth.listSessions': {
     userId: string;

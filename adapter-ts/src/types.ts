@@ -85,6 +85,10 @@ export interface SessionInfo {
   expires: Date;
 }
 
+/** What a list helper resolves with: the rows, and `truncated: true` when
+ * noormd cut the list at its --max-rows (the user has more). */
+export type ListResult<T> = T[] & { truncated?: true };
+
 /** Options of createDatabaseSession. */
 export interface CreateSessionOptions {
   /** Lifetime in seconds; expires = now + maxAge. Default 30 days, Auth.js's

@@ -13,6 +13,7 @@ import {
   ConflictError,
   ConstraintError,
   createClient,
+  InvalidArgumentError,
   NoormmeAdapter,
   NoormmeError,
   NotFoundError,
@@ -630,6 +631,20 @@ describe('client helpers beyond Auth.js', () => {
     assert.notEqual(await adapter.getSessionAndUser(theirs.sessionToken), null, 'other users keep theirs');
     assert.equal(await client.auth.deleteSessions(u.id), 0);
   });
+
+  it('deleteSession({id, userId}) ends one listed session, without its token', async () => {
+    const u = await newUser();
+    const [keep, end] = await Promise.all([1, 2].map((h) => client.auth.createDatabaseSession(u.id, { maxAge: h * 3600 })));
+    const listed = await client.auth.listSessions(u.id);
+    const target = listed.find((s) => s.expires.getTime() === end!.expires.getTime())!;
+    assert.strictEqual(await client.auth.deleteSession({ id: target.id, userId: unique('someone-else') }), null);
+    const gone = await client.auth.deleteSession(target);
+    assert.deepEqual(gone, { id: target.id, userId: u.id, expires: target.expires });
+    assert.strictEqual(await client.auth.deleteSession(target), null, 'already gone');
+    assert.strictEqual(await adapter.getSessionAndUser(end!.sessionToken), null);
+    assert.notEqual(await adapter.getSessionAndUser(keep!.sessionToken), null);
+    await rejectsWith(client.auth.deleteSession({ id: 'not-an-id', userId: u.id }), InvalidArgumentError);
+  });
 });
 
 describe('keys a method does not take (issue 7: arguments from the method table)', () => {
@@ -749,3 +764,31 @@ describe('hot reload: every contract row through adapters created and closed aga
     assert.ok(stats.connections.current <= 2, `${stats.connections.current} connections`);
   });
 });
+
+describe('lists cut at --max-rows (issue 7 defect 10)', () => {
+  let small: TestServer;
+  let c: NoormmeClient;
+  before(async () => {
+    small = await startServer(['--max-rows', '2']);
+    c = createClient({ socketPath: small.socketPath, shared: false });
+  });
+  after(async () => {
+    await c.close();
+    await small.stop();
+  });
+
+  it('come back as their first --max-rows items with truncated: true; a whole list has no flag', async () => {
+    const u = await c.call<{ id: string }>('auth.createUser', { email: `${unique('cut')}@example.com` });
+    await c.auth.createDatabaseSession(u.id);
+    await c.auth.createDatabaseSession(u.id);
+    const whole = await c.auth.listSessions(u.id);
+    assert.equal(whole.length, 2);
+    assert.equal(whole.truncated, undefined);
+    await c.auth.createDatabaseSession(u.id);
+    const cut = await c.auth.listSessions(u.id);
+    assert.equal(cut.length, 2);
+    assert.equal(cut.truncated, true);
+    assert.equal(JSON.stringify(cut).includes('truncated'), false);
+  });
+});
+

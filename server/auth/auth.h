@@ -22,6 +22,7 @@ int cmd_session_get_and_user(cmd_ctx_t *ctx);
 int cmd_session_update(cmd_ctx_t *ctx);
 int cmd_session_delete(cmd_ctx_t *ctx);
 int cmd_session_list(cmd_ctx_t *ctx);
+int cmd_session_delete_by_id(cmd_ctx_t *ctx);
 int cmd_session_delete_all(cmd_ctx_t *ctx);
 int cmd_vtoken_create(cmd_ctx_t *ctx);
 int cmd_vtoken_use(cmd_ctx_t *ctx);

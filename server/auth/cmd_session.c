@@ -175,6 +175,41 @@ int cmd_session_list(cmd_ctx_t *ctx)
     return cmd_pack_all(ctx, q, pack_listed);
 }
 
+/* The 16 bytes of a session id (32 hex digits, either case), or -1. */
+static int parse_session_id(proto_str_t id, uint8_t out[16])
+{
+    if (id.len != 32)
+        return -1;
+    for (size_t i = 0; i < 32; i++) {
+        char ch = id.ptr[i];
+        int v = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+        if (v < 0)
+            return -1;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+    }
+    return 0;
+}
+
+/* auth.deleteSessionById {userId, id} -> the deleted {id, userId, expires},
+ * or nil when the user has no session with that id. */
+int cmd_session_delete_by_id(cmd_ctx_t *ctx)
+{
+    uint8_t prefix[16];
+    if (parse_session_id(cmd_str(ctx->in.arg[1]), prefix) != 0)
+        return cmd_fail(ctx, PROTO_E_INVALID_ARGUMENT, "id",
+                        "id must be a session id from auth.listSessions (32 hex digits)");
+    store_q_t *q = store_q(ctx->store, STORE_STMT_SESSION_DELETE_BY_ID, ctx->err);
+    if (!q)
+        return -ctx->err->code;
+    proto_str_t user = cmd_str(ctx->in.arg[0]);
+    store_q_text(q, 1, user.ptr, user.len);
+    store_q_blob(q, 2, prefix, sizeof prefix);
+    return cmd_pack_one(ctx, q, pack_listed);
+}
+
 /* auth.deleteSessions {userId} -> number deleted ("sign out everywhere") */
 int cmd_session_delete_all(cmd_ctx_t *ctx)
 {

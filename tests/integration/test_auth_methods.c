@@ -1444,6 +1444,55 @@ static void test_list_sessions_and_delete_sessions_sign_out_everywhere(void **st
     msgpack_unpacked_destroy(&u);
 }
 
+/* A listed id ends one session of its user (and only of that user), without
+ * its token: "sign out that device". */
+static void test_delete_session_by_id_ends_the_listed_session_only(void **state)
+{
+    (void)state;
+    make_user("u-byid", "byid@example.com");
+    make_user("u-byid-other", "byid-other@example.com");
+    int64_t base = now_ms();
+    make_session("sess-byid-1", "u-byid", base + 1000000);
+    make_session("sess-byid-2", "u-byid", base + 2000000);
+    msgpack_unpacked u, d;
+    rpcc_arg_t who[] = {RPCC_STR("userId", "u-byid")};
+    const msgpack_object *r = CALL("auth.listSessions", who, &u);
+    assert_true(r->type == MSGPACK_OBJECT_ARRAY && r->via.array.size == 2);
+    /* The newest is first: sess-byid-2. */
+    const msgpack_object *id = rpcc_map_get(&r->via.array.ptr[0], "id");
+    assert_true(is_hex32(id));
+    char idtext[33];
+    memcpy(idtext, id->via.str.ptr, 32);
+    idtext[32] = '\0';
+    msgpack_unpacked_destroy(&u);
+
+    /* Another user's id does not reach this session. */
+    rpcc_arg_t wrong_user[] = {RPCC_STR("userId", "u-byid-other"), RPCC_STR("id", idtext)};
+    CALL_NIL("auth.deleteSessionById", wrong_user);
+    rpcc_arg_t del[] = {RPCC_STR("userId", "u-byid"), RPCC_STR("id", idtext)};
+    r = CALL("auth.deleteSessionById", del, &d);
+    assert_true(rpcc_map_keys_are(r, "id", "userId", "expires", NULL));
+    expect_str(rpcc_map_get(r, "id"), idtext, "deleted id");
+    expect_time(rpcc_map_get(r, "expires"), base + 2000000, "deleted expires");
+    msgpack_unpacked_destroy(&d);
+    CALL_NIL("auth.deleteSessionById", del); /* gone: nil, as deleteSession */
+    rpcc_arg_t gone[] = {RPCC_STR("sessionToken", "sess-byid-2")};
+    CALL_NIL("auth.getSessionAndUser", gone);
+    rpcc_arg_t kept[] = {RPCC_STR("sessionToken", "sess-byid-1")};
+    expect_str(rpcc_dig(CALL("auth.getSessionAndUser", kept, &u), "user", "id", NULL), "u-byid",
+               "the other session");
+    msgpack_unpacked_destroy(&u);
+
+    /* Ids are 32 hex digits: 31, 33 and a non-hex digit are refused. */
+    const char *bad[] = {"0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef0",
+                         "0123456789abcdef0123456789abcdeg"};
+    for (int i = 0; i < 3; i++) {
+        rpcc_arg_t b[] = {RPCC_STR("userId", "u-byid"), RPCC_STR("id", bad[i])};
+        CALL_FAILS("auth.deleteSessionById", b, i == 1 ? "LIMIT_EXCEEDED" : "INVALID_ARGUMENT",
+                   "id");
+    }
+}
+
 /* ---- verification tokens ----------------------------------------------- */
 
 static void test_create_verification_token_returns_it_and_use_redeems_it_exactly_once(void **state)
@@ -1887,6 +1936,7 @@ int main(void)
         T(test_update_session_changes_what_is_given_and_answers_nil_for_unknown),
         T(test_delete_session_returns_the_deleted_session_then_nil),
         T(test_list_sessions_and_delete_sessions_sign_out_everywhere),
+        T(test_delete_session_by_id_ends_the_listed_session_only),
         T(test_create_verification_token_returns_it_and_use_redeems_it_exactly_once),
         T(test_use_verification_token_answers_nil_for_wrong_identifier_or_missing_token),
         T(test_expired_verification_token_is_still_returned_for_auth_js_to_judge),
