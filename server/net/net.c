@@ -1,101 +1,35 @@
-/* net.c - libuv loop, connections and their limits.
+/* net.c - the libuv loop, connections and their limits, the completion
+ * handle, timers and shutdown (the listening socket is listen.c's).
  *
  * Per connection, bytes flow: libuv read -> proto_scan_feed (validate, find
  * the message end) -> dispatch_message (decode, check, run or queue) -> reply
  * bytes appended to conn->out -> one write per burst. Limits are enforced at
- * fixed points: max connections at accept, message size and depth in the
- * scanner, the partial-message deadline and idle timeout in the sweep timer,
- * the output cap after every append.
+ * fixed points: max connections at accept (listen.c), message size and depth
+ * in the scanner, requests per loop turn (slices), unread replies after
+ * every request (pause, output cap), the memory budget when a buffer grows,
+ * and the partial-message, output and idle deadlines in the sweep timer.
  */
-#define _GNU_SOURCE /* accept4 */
 #include "net.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "dispatch.h"
-#include "pool.h"
 #include "log.h"
+#include "net_internal.h"
+#include "pool.h"
 #include "proto_errors.h"
 #include "proto_scan.h"
 
-#define NET_READ_CHUNK (64 * 1024)
 /* Messages handled per connection per loop iteration: a client pipelining
  * thousands of requests gets them served in slices between everyone
  * else's, not all at once. */
-#define NET_SLICE      64
+#define NET_SLICE    64
 /* Replies waiting for a client past which the server stops reading its
  * requests until it reads its replies (they then wait in the kernel). */
-#define NET_OUT_HIGH   (256 * 1024)
-
-/* Accepting: connections taken from the backlog per readiness of the
- * listener. The rest wait for the next loop iteration, so a connect/close
- * flood cannot keep the loop from reading the connections already open. */
-#define NET_ACCEPT_BUDGET   64
-/* After accept failed for lack of resources, accepting resumes this much
- * later instead of retrying in a busy loop. */
-#define NET_ACCEPT_PAUSE_MS 100
-
-/* Refused connections (TOO_MANY_CONNECTIONS, SHUTTING_DOWN) stay open after
- * their notification, read and ignored, until the client closes, for at most
- * NET_REFUSED_HOLD_MS or NET_REFUSED_DISCARD_MAX bytes: closing at once
- * would reset a client whose request was already on its way, and it could
- * not tell whether that request ran. At most NET_REFUSED_MAX are held at
- * once; more are told and closed at once. main.c's descriptor reserve counts
- * them. */
-#define NET_REFUSED_MAX         64
-#define NET_REFUSED_HOLD_MS     1000
-#define NET_REFUSED_DISCARD_MAX (64 * 1024)
-
-typedef struct conn conn_t;
-typedef struct refused refused_t;
-
-struct conn {
-    uv_pipe_t pipe;            /* the socket; pipe.data points back here */
-    net_t *net;                /* owner */
-    conn_t *prev, *next;       /* all open connections */
-    conn_t *dirty_next;        /* flush list link */
-    bool dirty;                /* on the flush list */
-    int refs;                  /* 1 for the handle + 1 per queued job + 1 on the ready list */
-    bool closing;              /* uv_close called */
-    bool close_after_flush;    /* no more requests: close once answers are out */
-    proto_scan_t scan;         /* the message being received */
-    uint8_t *in;               /* partial message bytes (NULL when none) */
-    size_t in_len, in_cap;     /* bytes held, bytes allocated */
-    proto_buf_t out;           /* replies not yet handed to libuv */
-    size_t out_inflight;       /* bytes in the uv_write not yet completed */
-    unsigned jobs;             /* pool and writer jobs queued for this connection */
-    uint64_t last_active_ms;   /* uv_now at the last request or reply */
-    uint64_t partial_since_ms; /* when the current partial message began; 0 = none */
-    size_t out_inflight_cap;   /* bytes allocated for the uv_write in flight */
-    uint64_t charged;          /* buffer bytes charged to the memory budget */
-    uint64_t job_bytes;        /* bytes held by this connection's queued jobs */
-    uint64_t stall_since_ms;   /* replies pending without progress since; 0 = none */
-    bool paused;               /* reading stopped: too many replies unread */
-    bool backlog;              /* complete requests left in `in` for the next slice */
-    bool on_ready;             /* on the ready list */
-    bool eof;                  /* the client sent EOF while a backlog remained */
-    bool oom;                  /* alloc_cb could not grow `in` (budget or memory) */
-    conn_t *ready_next;        /* ready list link (backlog) */
-};
-
-/* A connection that was told why it is refused and is held until its
- * client closes (see NET_REFUSED_MAX). Nothing it sends is looked at. */
-struct refused {
-    uv_pipe_t pipe;         /* the socket; pipe.data points back here */
-    net_t *net;             /* owner */
-    refused_t *prev, *next; /* held refusals, oldest first */
-    uint64_t deadline_ms;   /* uv_now by which it is closed anyway */
-    size_t discarded;       /* bytes read and ignored */
-    bool closing;           /* uv_close called */
-};
+#define NET_OUT_HIGH (256 * 1024)
 
 typedef struct {
     uv_write_t req;  /* libuv request */
@@ -103,47 +37,13 @@ typedef struct {
     proto_buf_t buf; /* bytes being written, owned here */
 } net_write_t;
 
-struct net {
-    server_t *srv;  /* shared state */
-    uv_loop_t loop; /* the loop */
-
-    /* Accepting and refusing (on_connection, refuse). */
-    int listen_fd;              /* listening socket, -1 when closed */
-    uv_poll_t listener;         /* readable: connections wait in the backlog */
-    bool bound;                 /* the socket file is ours to unlink */
-    bool listening;             /* listener handle open */
-    int spare_fd;               /* given up to accept when descriptors run out; -1 = none */
-    uv_timer_t accept_pause;    /* resumes accepting after a resource failure */
-    refused_t *refused;         /* refused connections being held, oldest first */
-    refused_t *refused_last;    /* the newest of them */
-    unsigned nrefused;          /* how many */
-    uv_timer_t refused_timer;   /* closes held refusals at their deadline */
-    uint64_t emfile_logged_ms;  /* when the last out-of-descriptors line was logged */
-    uint8_t discard[16 * 1024]; /* read buffer of every refused connection */
-
-    uv_async_t wake;     /* pool and writer -> loop: jobs finished */
-    uv_timer_t sweep;    /* deadlines: partial message, idle */
-    uv_timer_t deadline; /* shutdown deadline */
-    uv_timer_t purge;    /* deletes expired sessions and tokens */
-    uv_idle_t slices;    /* runs the next slice of connections with a backlog */
-    conn_t *ready;       /* connections with a backlog */
-    uv_signal_t sigterm, sigint;
-    conn_t *conns;                /* open connections */
-    conn_t *dirty;                /* connections with replies to flush */
-    msgpack_zone zone;            /* decode arena, reused per message */
-    uint8_t rbuf[NET_READ_CHUNK]; /* shared read buffer for connections with no partial message */
-    bool rbuf_busy;               /* handed to libuv by alloc_cb, not yet returned */
-    bool stopping;                /* shutdown begun */
-    bool writer_stopped;          /* writer joined */
-};
-
 static void conn_flush(conn_t *c);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void ready_push(conn_t *c);
 static void slices_cb(uv_idle_t *h);
 
-static uint64_t now_ms(net_t *n)
+uint64_t net_now_ms(net_t *n)
 {
     return uv_now(&n->loop);
 }
@@ -170,8 +70,6 @@ static void conn_unref(conn_t *c)
 }
 
 static void net_maybe_finish(net_t *n);
-static void unlink_socket(net_t *n);
-static void close_if_open(uv_handle_t *h);
 
 static void conn_close_cb(uv_handle_t *h)
 {
@@ -223,7 +121,7 @@ static void write_cb(uv_write_t *req, int status)
         conn_charge(c);
         return;
     }
-    c->stall_since_ms = now_ms(c->net);
+    c->stall_since_ms = net_now_ms(c->net);
     conn_flush(c);
 }
 
@@ -251,14 +149,14 @@ static void conn_flush(conn_t *c)
         if (w > 0) {
             memmove(c->out.data, c->out.data + w, c->out.len - (size_t)w);
             c->out.len -= (size_t)w;
-            c->last_active_ms = now_ms(n);
+            c->last_active_ms = net_now_ms(n);
             c->stall_since_ms = c->last_active_ms;
         }
     }
     if (c->out.len + c->out_inflight == 0)
         c->stall_since_ms = 0;
     else if (c->stall_since_ms == 0)
-        c->stall_since_ms = now_ms(n);
+        c->stall_since_ms = net_now_ms(n);
     if (c->out.len + c->out_inflight > (size_t)n->srv->cfg.output_cap_bytes) {
         /* The client is not reading its replies: drop it before it costs
          * more memory. No error can reach a client that does not read. */
@@ -460,7 +358,7 @@ static void conn_process(conn_t *c, const uint8_t *data, size_t len)
         if (c->backlog)
             c->partial_since_ms = 0; /* whole requests waiting their turn */
         else if (c->partial_since_ms == 0 || used > 0)
-            c->partial_since_ms = now_ms(n);
+            c->partial_since_ms = net_now_ms(n);
     } else {
         c->in_len = 0;
         c->partial_since_ms = 0;
@@ -504,7 +402,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    c->last_active_ms = now_ms(n);
+    c->last_active_ms = net_now_ms(n);
     if (shared) {
         conn_process(c, n->rbuf, (size_t)nread);
     } else {
@@ -551,124 +449,9 @@ static void slices_cb(uv_idle_t *h)
     flush_dirty(n);
 }
 
-static void refused_close_cb(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-/* Stops holding `r`: unlinks it and closes its socket. */
-static void refused_close(refused_t *r)
-{
-    if (r->closing)
-        return;
-    r->closing = true;
-    net_t *n = r->net;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        n->refused = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        n->refused_last = r->prev;
-    n->nrefused--;
-    uv_close((uv_handle_t *)&r->pipe, refused_close_cb);
-}
-
-/* Closes the held refusals whose deadline has come; rearms for the next.
- * They are held for the same time, so the oldest is always first. */
-static void refused_timer_cb(uv_timer_t *t)
-{
-    net_t *n = t->data;
-    uint64_t now = now_ms(n);
-    while (n->refused && n->refused->deadline_ms <= now)
-        refused_close(n->refused);
-    if (n->refused)
-        uv_timer_start(&n->refused_timer, refused_timer_cb, n->refused->deadline_ms - now, 0);
-}
-
-static void refused_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)suggested;
-    refused_t *r = h->data;
-    *buf = uv_buf_init((char *)r->net->discard, sizeof r->net->discard);
-}
-
-/* Ignores what a refused client sends; lets go at its EOF or past the cap. */
-static void refused_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    (void)buf;
-    refused_t *r = s->data;
-    if (nread < 0) {
-        refused_close(r);
-        return;
-    }
-    r->discarded += (size_t)nread;
-    if (r->discarded > NET_REFUSED_DISCARD_MAX)
-        refused_close(r);
-}
-
-/* Tells the client on the accepted socket `fd` why it cannot be served
- * (`code`, as a server.error notification), then ends the server's side of
- * the stream. When `hold` and fewer than NET_REFUSED_MAX are held, the
- * socket stays open, its input read and ignored, until the client closes
- * or the hold ends; otherwise it is closed at once. Takes `fd` in every
- * case. */
-static void refuse(net_t *n, int fd, int code, bool hold)
-{
-    proto_buf_t msg;
-    proto_buf_init(&msg);
-    dispatch_pack_fatal(&msg, code, NULL);
-    /* A fresh socket's buffer takes these few bytes whole. */
-    bool told = !msg.failed && send(fd, msg.data, msg.len, MSG_NOSIGNAL) == (ssize_t)msg.len;
-    proto_buf_deinit(&msg);
-    refused_t *r = NULL;
-    if (told && hold && n->nrefused < NET_REFUSED_MAX && shutdown(fd, SHUT_WR) == 0)
-        r = calloc(1, sizeof *r);
-    if (!r) {
-        close(fd);
-        return;
-    }
-    r->net = n;
-    uv_pipe_init(&n->loop, &r->pipe, 0);
-    r->pipe.data = r;
-    if (uv_pipe_open(&r->pipe, fd) != 0) {
-        close(fd);
-        r->closing = true; /* never linked */
-        uv_close((uv_handle_t *)&r->pipe, refused_close_cb);
-        return;
-    }
-    r->deadline_ms = now_ms(n) + NET_REFUSED_HOLD_MS;
-    r->prev = n->refused_last;
-    if (n->refused_last)
-        n->refused_last->next = r;
-    else
-        n->refused = r;
-    n->refused_last = r;
-    if (n->nrefused++ == 0)
-        uv_timer_start(&n->refused_timer, refused_timer_cb, NET_REFUSED_HOLD_MS, 0);
-    uv_read_start((uv_stream_t *)&r->pipe, refused_alloc_cb, refused_read_cb);
-}
-
-/* Serves the accepted socket `fd`, or refuses it. Takes `fd` on every path:
- * it becomes a connection's handle or is closed, so no failure here can
- * leave a connection waiting or the listener stuck. */
-static void net_admit(net_t *n, int fd)
+void conn_open(net_t *n, int fd)
 {
     server_t *srv = n->srv;
-    if (n->stopping) {
-        /* The listener stays open until the database is released, so say
-         * why instead. */
-        refuse(n, fd, PROTO_E_SHUTTING_DOWN, true);
-        return;
-    }
-    if (srv->conns.current >= (uint64_t)srv->cfg.max_connections) {
-        refuse(n, fd, PROTO_E_TOO_MANY_CONNECTIONS, true);
-        srv->conns.refused++;
-        log_event(LOG_WARN, "connection_refused", " reason=max_connections max=%lld",
-                  (long long)srv->cfg.max_connections);
-        return;
-    }
     conn_t *c = calloc(1, sizeof(conn_t));
     if (!c) {
         /* Too little memory to say why, too: just close. */
@@ -695,119 +478,8 @@ static void net_admit(net_t *n, int fd)
     srv->conns.current++;
     srv->conns.accepted++;
     log_event(LOG_DEBUG, "connection_opened", " open=%llu", (unsigned long long)srv->conns.current);
-    c->last_active_ms = now_ms(n);
+    c->last_active_ms = net_now_ms(n);
     uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
-}
-
-static void on_connection(uv_poll_t *p, int status, int events);
-
-static void accept_resume_cb(uv_timer_t *t)
-{
-    net_t *n = t->data;
-    if (n->spare_fd < 0)
-        n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (n->listening)
-        uv_poll_start(&n->listener, UV_READABLE, on_connection);
-}
-
-/* Stops accepting for NET_ACCEPT_PAUSE_MS: the connections wait in the
- * backlog instead of the loop spinning on a failing accept. */
-static void accept_pause(net_t *n)
-{
-    uv_poll_stop(&n->listener);
-    uv_timer_start(&n->accept_pause, accept_resume_cb, NET_ACCEPT_PAUSE_MS, 0);
-}
-
-/* accept failed with EMFILE or ENFILE (`e`). Gives up the spare descriptor
- * to accept one connection and tell it TOO_MANY_CONNECTIONS, so that it is
- * neither left waiting nor closed without a word. Returns true when that
- * worked and accepting may go on. */
-static bool accept_without_fds(net_t *n, int e)
-{
-    server_t *srv = n->srv;
-    int fd = -1;
-    if (n->spare_fd >= 0) {
-        close(n->spare_fd);
-        n->spare_fd = -1;
-        do
-            fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        while (fd < 0 && errno == EINTR);
-        if (fd >= 0) {
-            refuse(n, fd, PROTO_E_TOO_MANY_CONNECTIONS, false);
-            srv->conns.emfile++;
-        }
-        n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    }
-    /* One line per second at most: a flood must not flood the log too. */
-    uint64_t now = now_ms(n);
-    if (n->emfile_logged_ms == 0 || now - n->emfile_logged_ms >= 1000) {
-        n->emfile_logged_ms = now;
-        log_event(LOG_WARN, "connection_refused", " reason=%s refused=%llu open=%llu",
-                  e == EMFILE ? "emfile" : "enfile", (unsigned long long)srv->conns.emfile,
-                  (unsigned long long)srv->conns.current);
-    }
-    if (fd >= 0 && n->spare_fd >= 0)
-        return true;
-    accept_pause(n);
-    return false;
-}
-
-/* The listener is readable: accepts up to NET_ACCEPT_BUDGET connections.
- * Whatever is left in the backlog keeps the (level-triggered) listener
- * readable, so the next loop iteration continues after the connections
- * already open have been read. */
-static void on_connection(uv_poll_t *p, int status, int events)
-{
-    (void)events;
-    net_t *n = p->data;
-    if (status < 0) {
-        log_event(LOG_WARN, "accept_failed", " error=%s", uv_err_name(status));
-        accept_pause(n);
-        return;
-    }
-    for (int i = 0; i < NET_ACCEPT_BUDGET; i++) {
-        int fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0) {
-            net_admit(n, fd);
-            continue;
-        }
-        int e = errno;
-        if (e == EINTR || e == ECONNABORTED)
-            continue;
-        if (e == EAGAIN || e == EWOULDBLOCK)
-            return;
-        if (e == EMFILE || e == ENFILE) {
-            if (!accept_without_fds(n, e))
-                return;
-            continue;
-        }
-        log_event(LOG_WARN, "accept_failed", " error=%s", uv_err_name(uv_translate_sys_error(e)));
-        accept_pause(n);
-        return;
-    }
-}
-
-/* Closes the listener, its timers and every refused connection still held.
- * Safe twice. The socket file is left for unlink_socket. */
-static void listener_close(net_t *n)
-{
-    if (n->listening) {
-        uv_close((uv_handle_t *)&n->listener, NULL);
-        n->listening = false;
-    }
-    /* Safe once the poll handle is closing (libuv's uv_poll contract). */
-    if (n->listen_fd >= 0) {
-        close(n->listen_fd);
-        n->listen_fd = -1;
-    }
-    while (n->refused)
-        refused_close(n->refused);
-    close_if_open((uv_handle_t *)&n->refused_timer);
-    close_if_open((uv_handle_t *)&n->accept_pause);
-    if (n->spare_fd >= 0) {
-        close(n->spare_fd);
-        n->spare_fd = -1;
-    }
 }
 
 /* Collects the jobs the pool and the writer finished and sends their
@@ -846,7 +518,7 @@ static void sweep_cb(uv_timer_t *t)
 {
     net_t *n = t->data;
     const config_t *cfg = &n->srv->cfg;
-    uint64_t now = now_ms(n);
+    uint64_t now = net_now_ms(n);
     for (conn_t *c = n->conns, *next; c; c = next) {
         next = c->next;
         if (c->close_after_flush)
@@ -875,7 +547,7 @@ static void purge_cb(uv_timer_t *t)
     dispatch_internal(n->srv, "server.purge");
 }
 
-static void close_if_open(uv_handle_t *h)
+void net_close_if_open(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
         uv_close(h, NULL);
@@ -890,7 +562,7 @@ static void close_loop_handles(net_t *n)
         (uv_handle_t *)&n->slices,
     };
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
-        close_if_open(handles[i]);
+        net_close_if_open(handles[i]);
 }
 
 /* Once shutdown has begun and every connection is closed: stop the writer
@@ -916,7 +588,7 @@ static void net_maybe_finish(net_t *n)
     /* The socket goes last: while it exists, this process still owns the
      * database (see store_lock). */
     listener_close(n);
-    unlink_socket(n);
+    listener_unlink(n);
     log_event(LOG_INFO, "stopped", NULL);
 }
 
@@ -928,14 +600,6 @@ static void deadline_cb(uv_timer_t *t)
     for (conn_t *c = n->conns, *next; c; c = next) {
         next = c->next;
         conn_close(c);
-    }
-}
-
-static void unlink_socket(net_t *n)
-{
-    if (n->bound) {
-        unlink(n->srv->cfg.socket_path);
-        n->bound = false;
     }
 }
 
@@ -959,115 +623,6 @@ static void signal_cb(uv_signal_t *s, int signum)
     net_maybe_finish(n);
 }
 
-/* Refuses a socket directory that every user may write to and that has no
- * sticky bit: there anyone could rename the socket away and bind their own
- * in its place, and clients would send it their requests. A directory that
- * cannot be looked at is left for bind to report. */
-static int check_socket_dir(const char *path, proto_err_t *err)
-{
-    char dir[sizeof((struct sockaddr_un *)0)->sun_path]; /* path fits: checked by the caller */
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else if (slash == path) {
-        strcpy(dir, "/");
-    } else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return 0;
-    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
-        return proto_err_set(err, PROTO_E_INTERNAL,
-                             "the socket's directory %s is world-writable without the sticky "
-                             "bit, so any user could replace the socket; chmod o-w or +t it, or "
-                             "choose another --socket",
-                             dir);
-    return 0;
-}
-
-/* Refuses an unsafe directory, a live socket or a non-socket file; removes
- * a stale socket. */
-static int prepare_path(const char *path, proto_err_t *err)
-{
-    struct sockaddr_un sa;
-    if (strlen(path) >= sizeof sa.sun_path)
-        return proto_err_set(err, PROTO_E_INTERNAL,
-                             "socket path %s is too long (at most %zu bytes)", path,
-                             sizeof sa.sun_path - 1);
-    if (check_socket_dir(path, err) != 0)
-        return -1;
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0
-                               : proto_err_set(err, PROTO_E_INTERNAL, "cannot inspect %s: %s", path,
-                                               strerror(errno));
-    if (!S_ISSOCK(st.st_mode))
-        return proto_err_set(err, PROTO_E_INTERNAL,
-                             "%s exists and is not a socket; refusing to replace it", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return proto_err_set(err, PROTO_E_INTERNAL, "socket: %s", strerror(errno));
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    int e = errno;
-    close(fd);
-    if (rc == 0)
-        return proto_err_set(err, PROTO_E_INTERNAL,
-                             "another server is already listening on %s; stop it or choose "
-                             "another --socket",
-                             path);
-    if (e != ECONNREFUSED)
-        return proto_err_set(err, PROTO_E_INTERNAL, "cannot probe existing socket %s: %s", path,
-                             strerror(e));
-    if (unlink(path) != 0)
-        return proto_err_set(err, PROTO_E_INTERNAL, "cannot remove stale socket %s: %s", path,
-                             strerror(errno));
-    log_event(LOG_WARN, "stale_socket_removed", NULL);
-    return 0;
-}
-
-/* Creates the socket at `path` (already checked by prepare_path) with file
- * mode `mode`, into n->listen_fd, bound but not yet listening; sets
- * n->bound once the file exists. The mode comes from the umask at bind
- * alone: the file never exists with wider permissions, and nothing changes
- * it afterwards (a chmod by path follows a symbolic link put in the
- * socket's place). Returns 0, or -1 with the reason in `err`. */
-static int bind_socket(net_t *n, const char *path, mode_t mode, proto_err_t *err)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return proto_err_set(err, PROTO_E_INTERNAL, "socket: %s", strerror(errno));
-    n->listen_fd = fd;
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    /* The umask is per process: no other thread runs yet. */
-    mode_t old = umask((mode_t)(~mode & 0777));
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    int e = errno;
-    umask(old);
-    if (rc != 0)
-        return proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s%s", path, strerror(e),
-                             e == ENOENT || e == EACCES
-                                 ? " (does its directory exist, and may this user write to it?)"
-                                 : "");
-    n->bound = true;
-    /* A default ACL on the directory replaces the umask: check the result
-     * instead of trusting it. */
-    struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || (st.st_mode & 07777) != mode)
-        return proto_err_set(err, PROTO_E_INTERNAL,
-                             "socket %s did not get mode %04o (is there a default ACL on its "
-                             "directory?)",
-                             path, (unsigned)mode);
-    return 0;
-}
-
 net_t *net_new(server_t *srv, proto_err_t *err)
 {
     net_t *n = calloc(1, sizeof *n);
@@ -1076,7 +631,6 @@ net_t *net_new(server_t *srv, proto_err_t *err)
         return NULL;
     }
     n->srv = srv;
-    n->listen_fd = n->spare_fd = -1;
     uv_loop_init(&n->loop);
     msgpack_zone_init(&n->zone, 4096);
     uv_async_init(&n->loop, &n->wake, wake_cb);
@@ -1084,18 +638,12 @@ net_t *net_new(server_t *srv, proto_err_t *err)
     uv_timer_init(&n->loop, &n->deadline);
     uv_timer_init(&n->loop, &n->purge);
     uv_idle_init(&n->loop, &n->slices);
-    n->slices.data = n;
-    uv_timer_init(&n->loop, &n->accept_pause);
-    uv_timer_init(&n->loop, &n->refused_timer);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_signal_init(&n->loop, &n->sigint);
-    n->wake.data = n->sweep.data = n->deadline.data = n->purge.data = n;
-    n->accept_pause.data = n->refused_timer.data = n;
+    n->wake.data = n->sweep.data = n->deadline.data = n->purge.data = n->slices.data = n;
     n->sigterm.data = n->sigint.data = n;
-
-    const char *path = srv->cfg.socket_path;
-    if (prepare_path(path, err) != 0 ||
-        bind_socket(n, path, (mode_t)srv->cfg.socket_mode, err) != 0) {
+    listener_init(n);
+    if (listener_bind(n, err) != 0) {
         net_free(n);
         return NULL;
     }
@@ -1105,18 +653,7 @@ net_t *net_new(server_t *srv, proto_err_t *err)
      * handlers come first, then listen. */
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&n->sigint, signal_cb, SIGINT);
-    /* Given up when accept runs out of descriptors (accept_without_fds). */
-    n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int rc = listen(n->listen_fd, 511) == 0 ? 0 : uv_translate_sys_error(errno);
-    if (rc == 0)
-        rc = uv_poll_init(&n->loop, &n->listener, n->listen_fd);
-    if (rc == 0) {
-        n->listening = true;
-        n->listener.data = n;
-        rc = uv_poll_start(&n->listener, UV_READABLE, on_connection);
-    }
-    if (rc != 0) {
-        proto_err_set(err, PROTO_E_INTERNAL, "cannot listen on %s: %s", path, uv_strerror(rc));
+    if (listener_start(n, err) != 0) {
         net_free(n);
         return NULL;
     }
@@ -1147,7 +684,7 @@ void net_free(net_t *n)
 {
     if (!n)
         return;
-    unlink_socket(n);
+    listener_unlink(n);
     /* Close whatever is still open (start-up failure paths) and let the
      * close callbacks run. */
     listener_close(n);
