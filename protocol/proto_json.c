@@ -140,6 +140,7 @@ typedef struct {
     const char *p, *end; /* unread text */
     msgpack_packer *pk;  /* output */
     proto_buf_t str;     /* scratch for decoded strings */
+    bool nomem;          /* a scratch buffer could not grow: not the text's fault */
 } reader_t;
 
 static void skip_ws(reader_t *r)
@@ -392,6 +393,8 @@ static int pack_counted(reader_t *r, int depth, bool map, int (*body)(reader_t *
             msgpack_pack_array(outer, count);
         pack_raw(outer, scratch.data, scratch.len);
     }
+    if (scratch.failed)
+        r->nomem = true;
     rc = rc || scratch.failed ? -1 : 0;
     proto_buf_deinit(&scratch);
     return rc;
@@ -433,7 +436,7 @@ static int read_value(reader_t *r, int depth)
 
 int proto_json_pack(msgpack_packer *pk, const char *json, size_t len, uint32_t *members)
 {
-    reader_t r = {json, json + len, pk, {0}};
+    reader_t r = {json, json + len, pk, {0}, false};
     proto_buf_init(&r.str);
     int rc;
     if (members) {
@@ -445,7 +448,7 @@ int proto_json_pack(msgpack_packer *pk, const char *json, size_t len, uint32_t *
     skip_ws(&r);
     if (rc == 0 && r.p != r.end)
         rc = -1; /* trailing text */
-    if (rc != 0 && r.str.failed)
+    if (rc != 0 && (r.nomem || r.str.failed))
         rc = PROTO_JSON_NOMEM; /* not the text's fault */
     proto_buf_deinit(&r.str);
     return rc;

@@ -238,13 +238,26 @@ bool proto_peek_msgid(const uint8_t *buf, size_t len, uint32_t *msgid)
         *msgid = t;
         return true;
     }
-    size_t n = t == 0xcc ? 1 : t == 0xcd ? 2 : t == 0xce ? 4 : 0;
+    /* Any integer encoding of a value in 0..UINT32_MAX, as the decoder
+     * accepts: unsigned 8..64 bits (0xcc..0xcf), signed 8..64 (0xd0..0xd3). */
+    size_t n = 0;
+    bool is_signed = false;
+    if (t >= 0xcc && t <= 0xcf)
+        n = (size_t)1 << (t - 0xcc);
+    else if (t >= 0xd0 && t <= 0xd3) {
+        n = (size_t)1 << (t - 0xd0);
+        is_signed = true;
+    }
     if (n == 0 || len - i < n)
         return false;
-    uint32_t v = 0;
+    if (is_signed && (buf[i] & 0x80))
+        return false; /* negative */
+    uint64_t v = 0;
     for (size_t k = 0; k < n; k++)
         v = (v << 8) | buf[i + k];
-    *msgid = v;
+    if (v > UINT32_MAX)
+        return false;
+    *msgid = (uint32_t)v;
     return true;
 }
 

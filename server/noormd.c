@@ -29,7 +29,7 @@
  * and its -wal, -shm and lock files, the listener and its spare, libuv's
  * own (epoll, signals, wake-up), stdio, the reader pool's connections, and
  * the refused connections held while they are told why (at most 64,
- * NET_REFUSED_MAX in net.c). */
+ * NET_REFUSED_MAX in net/listen.c). */
 #define FD_RESERVE 128
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit, then checks that it holds

@@ -12,7 +12,8 @@
 #include "log.h"
 #include "proto_errors.h"
 
-/* Positions in account_link_args / account_update_args (dispatch.c). */
+/* Argument positions of auth.linkAccount and auth.updateAccount
+ * (protocol/methods.def). */
 enum {
     A_PROVIDER,
     A_PROVIDER_ACCOUNT_ID,

@@ -18,6 +18,12 @@ static int purge_one(cmd_ctx_t *ctx, store_stmt_id_t id, int64_t now_ms, int64_t
     return rc < 0 ? rc : 0;
 }
 
+static void count_purged(server_t *srv, const int64_t vals[2])
+{
+    srv->purged_sessions += (uint64_t)vals[0];
+    srv->purged_vtokens += (uint64_t)vals[1];
+}
+
 #define PURGE_LIMIT 10000 /* rows per table per call: keeps one batch short */
 
 /* server.purge {} -> {sessions, verificationTokens}: deletes expired
@@ -34,9 +40,11 @@ int cmd_admin_purge(cmd_ctx_t *ctx)
         rc = purge_one(ctx, STORE_STMT_VTOKEN_PURGE, now_ms, PURGE_LIMIT, &vtokens);
     if (rc != 0)
         return rc;
-    /* Counted from the writer thread; server.stats reads them on the loop. */
-    __atomic_fetch_add(&ctx->srv->purged_sessions, (uint64_t)sessions, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&ctx->srv->purged_vtokens, (uint64_t)vtokens, __ATOMIC_RELAXED);
+    /* Counted once committed, on the loop thread (a rolled-back purge
+     * deleted nothing). */
+    ctx->after = count_purged;
+    ctx->after_vals[0] = sessions;
+    ctx->after_vals[1] = vtokens;
     msgpack_pack_map(ctx->pk, 2);
     cmd_pack_kv_u64(ctx->pk, "sessions", (uint64_t)sessions);
     cmd_pack_kv_u64(ctx->pk, "verificationTokens", (uint64_t)vtokens);

@@ -4,7 +4,8 @@
 #include "auth.h"
 #include "proto_errors.h"
 
-/* Positions in user_create_args / user_update_args (dispatch.c). */
+/* Argument positions of auth.createUser and auth.updateUser
+ * (protocol/methods.def). */
 enum { U_ID, U_NAME, U_EMAIL, U_EMAIL_VERIFIED, U_IMAGE };
 
 /* auth.createUser {id?, name?, email?, emailVerified?, image?, ...extra}

@@ -115,12 +115,15 @@ static void *writer_main(void *arg)
                 if (w == ETIMEDOUT && !q->head && !q->stopping) {
                     pthread_mutex_unlock(&q->mu);
                     proto_err_t err;
-                    if (store_checkpoint(wr->store, false, &err) != 0)
+                    bool done = store_checkpoint(wr->store, false, &err) == 0;
+                    if (!done)
                         log_event(LOG_WARN, "checkpoint_failed", " code=%s",
                                   proto_error_name(err.code));
                     pthread_mutex_lock(&q->mu);
-                    wr->dirty = false;
-                    wr->stats.checkpoints++;
+                    if (done) { /* a failed one is tried again after the next idle wait */
+                        wr->dirty = false;
+                        wr->stats.checkpoints++;
+                    }
                 }
             } else {
                 pthread_cond_wait(&q->cv, &q->mu);

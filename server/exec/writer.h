@@ -39,7 +39,7 @@ typedef struct {
 writer_t *writer_start(store_t *w, const writer_options_t *o, exec_done_t *done);
 
 /* Queues `job` (loop thread). The job belongs to the writer until it comes
- * back from writer_take_done(). */
+ * back through the completion queue. */
 void writer_submit(writer_t *wr, exec_job_t *job);
 
 /* Snapshot of the counters. */

@@ -28,7 +28,7 @@
  * NET_REFUSED_HOLD_MS or NET_REFUSED_DISCARD_MAX bytes: closing at once
  * would reset a client whose request was already on its way, and it could
  * not tell whether that request ran. At most NET_REFUSED_MAX are held at
- * once; more are told and closed at once. main.c's descriptor reserve counts
+ * once; more are told and closed at once. noormd.c's descriptor reserve counts
  * them. */
 #define NET_REFUSED_MAX         64
 #define NET_REFUSED_HOLD_MS     1000

@@ -186,7 +186,9 @@ static void conn_flush(conn_t *c)
             return;
         }
     }
-    if ((c->close_after_flush || n->stopping) && c->jobs == 0 && c->out.len == 0 &&
+    /* Requests still waiting for their slice are answered first (with
+     * SHUTTING_DOWN, when stopping). */
+    if ((c->close_after_flush || n->stopping) && !c->backlog && c->jobs == 0 && c->out.len == 0 &&
         c->out_inflight == 0) {
         conn_close(c);
         return;
@@ -521,18 +523,21 @@ static void sweep_cb(uv_timer_t *t)
     uint64_t now = net_now_ms(n);
     for (conn_t *c = n->conns, *next; c; c = next) {
         next = c->next;
-        if (c->close_after_flush)
-            continue;
-        if (c->partial_since_ms && now - c->partial_since_ms >= (uint64_t)cfg->partial_timeout_ms) {
-            conn_fail(c, PROTO_E_MESSAGE_TIMEOUT, NULL);
-        } else if (c->stall_since_ms &&
-                   now - c->stall_since_ms >= (uint64_t)cfg->output_timeout_ms) {
+        if (c->stall_since_ms && now - c->stall_since_ms >= (uint64_t)cfg->output_timeout_ms) {
             /* Replies made no progress for the whole deadline: the client
-             * holds memory and reads nothing. Nothing can reach it. */
+             * holds memory and reads nothing. Nothing can reach it. This
+             * holds for a client that already sent EOF too: it may have
+             * stopped reading as well. */
             log_event(LOG_WARN, "connection_dropped", " reason=output_timeout pending=%zu",
                       c->out.len + c->out_inflight);
             n->srv->conns.dropped++;
             conn_close(c);
+            continue;
+        }
+        if (c->close_after_flush)
+            continue;
+        if (c->partial_since_ms && now - c->partial_since_ms >= (uint64_t)cfg->partial_timeout_ms) {
+            conn_fail(c, PROTO_E_MESSAGE_TIMEOUT, NULL);
         } else if (cfg->idle_timeout_ms > 0 && c->jobs == 0 && c->in_len == 0 && c->out.len == 0 &&
                    c->out_inflight == 0 &&
                    now - c->last_active_ms >= (uint64_t)cfg->idle_timeout_ms) {

@@ -16,13 +16,15 @@ typedef struct net net_t;
  * with the reason in `err`. */
 net_t *net_new(server_t *srv, proto_err_t *err);
 
-/* Wakes the loop to collect finished writer jobs; safe from any thread. The
- * writer's notify callback, with the net_t as its argument. */
+/* Wakes the loop to collect the jobs the pool and the writer finished;
+ * safe from any thread. The completion queue's notify callback, with the
+ * net_t as its argument. */
 void net_wake(void *net);
 
 /* Accepts and serves until SIGTERM/SIGINT, then stops accepting, answers the
- * requests in flight (up to shutdown_timeout_ms), stops the writer (which
- * checkpoints) and returns 0. srv->writer must be running. */
+ * requests in flight (up to shutdown_timeout_ms), stops the pool and the
+ * writer (which checkpoints) and returns 0. srv->pool and srv->writer must
+ * be running. */
 int net_run(net_t *net);
 
 /* Unlinks the socket if still bound and frees everything. NULL is a no-op. */

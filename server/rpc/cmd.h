@@ -48,12 +48,20 @@ typedef struct {
     unsigned nextra;                               /* entries in extra */
 } cmd_args_t;
 
+/* Runs on the loop thread once a request that set it has succeeded (for a
+ * write: after its commit), with the values its handler left in
+ * cmd_ctx_t.after_vals: how a handler on another thread publishes what its
+ * writes did (server.purge's counters) only once they are durable. */
+typedef void (*cmd_after_fn)(server_t *srv, const int64_t vals[2]);
+
 typedef struct {
-    server_t *srv;      /* shared state */
-    store_t *store;     /* the executor's connection: loop reader, pool reader or writer */
-    cmd_args_t in;      /* the bound arguments */
-    msgpack_packer *pk; /* the result goes here */
-    proto_err_t *err;   /* filled by cmd_fail */
+    server_t *srv;         /* shared state: handlers off the loop read cfg and crypto only */
+    store_t *store;        /* the executor's connection: loop reader, pool reader or writer */
+    cmd_args_t in;         /* the bound arguments */
+    msgpack_packer *pk;    /* the result goes here */
+    proto_err_t *err;      /* filled by cmd_fail */
+    cmd_after_fn after;    /* optional: run on the loop after success */
+    int64_t after_vals[2]; /* its arguments */
 } cmd_ctx_t;
 
 typedef int (*cmd_fn)(cmd_ctx_t *ctx);

@@ -36,7 +36,8 @@ void cmd_pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
-/* server.stats {} -> {uptime_ms, connections, requests, methods, writer, storage} */
+/* server.stats {} -> {uptime_ms, connections, requests, methods, writer, pool,
+ * memory, purged, storage} (docs/PROTOCOL.md lists every key) */
 int cmd_admin_stats(cmd_ctx_t *ctx)
 {
     server_t *srv = ctx->srv;
@@ -111,9 +112,8 @@ int cmd_admin_stats(cmd_ctx_t *ctx)
 
     proto_pack_cstr(pk, "purged");
     msgpack_pack_map(pk, 2);
-    cmd_pack_kv_u64(pk, "sessions", __atomic_load_n(&srv->purged_sessions, __ATOMIC_RELAXED));
-    cmd_pack_kv_u64(pk, "verificationTokens",
-                    __atomic_load_n(&srv->purged_vtokens, __ATOMIC_RELAXED));
+    cmd_pack_kv_u64(pk, "sessions", srv->purged_sessions);
+    cmd_pack_kv_u64(pk, "verificationTokens", srv->purged_vtokens);
 
     int64_t db_bytes, wal_bytes;
     store_file_sizes(srv->cfg.db_path, &db_bytes, &wal_bytes);

@@ -32,6 +32,8 @@ typedef struct {
     msgpack_object args;                  /* the argument map, cloned (nil when none) */
     cmd_args_t in;                        /* bound arguments, pointing into args */
     proto_buf_t result;                   /* packed result object */
+    cmd_after_fn after;                   /* the handler's after-success hook, or NULL */
+    int64_t after_vals[2];                /* its arguments */
     _Alignas(max_align_t) uint8_t tail[]; /* args' arrays and maps, then the message copy */
 } dispatch_job_t;
 
@@ -56,6 +58,9 @@ int dispatch_register(server_t *srv, const cmd_method_t *ms, unsigned n)
             return -1;
         for (unsigned k = 0; k < srv->nmethods; k++)
             if (strcmp(srv->methods[k].name, ms[i].name) == 0)
+                return -1;
+        for (unsigned k = 0; k < i; k++)
+            if (strcmp(ms[k].name, ms[i].name) == 0)
                 return -1;
     }
     if (srv->nmethods + n > srv->methods_cap) {
@@ -271,6 +276,9 @@ static int run_job(exec_job_t *base, store_t *conn)
     msgpack_packer_init(&pk, &job->result, proto_buf_msgpack_write);
     cmd_ctx_t ctx = {.srv = job->srv, .store = conn, .pk = &pk, .err = &base->err, .in = job->in};
     int rc = m->fn(&ctx);
+    job->after = ctx.after;
+    job->after_vals[0] = ctx.after_vals[0];
+    job->after_vals[1] = ctx.after_vals[1];
     if (rc == 0 && job->result.failed)
         rc = proto_err_set(&base->err, PROTO_E_OUT_OF_MEMORY, "out of memory building the reply");
     else if (rc == 0 && job->result.len == 0)
@@ -287,7 +295,7 @@ static size_t job_size(size_t arena, size_t len)
 
 size_t dispatch_job_cost(size_t len, const msgpack_object *args)
 {
-    return job_size(args ? proto_obj_clone_size(args) : 0, len);
+    return args ? job_size(proto_obj_clone_size(args), len) : job_size(0, 0);
 }
 
 /* Points the arguments bound into the decoded map `from` at the same
@@ -328,8 +336,9 @@ static dispatch_result_t queue_job(server_t *srv, unsigned mi, const proto_msg_t
                                    dispatch_conn_t *conn, uint64_t t0, proto_buf_t *out)
 {
     const cmd_method_t *m = &srv->methods[mi];
+    /* Without arguments nothing points into the message: no copy. */
     size_t arena = msg->args ? proto_obj_clone_size(msg->args) : 0;
-    size_t cost = job_size(arena, len);
+    size_t cost = job_size(arena, msg->args ? len : 0);
     uint64_t budget = (uint64_t)srv->cfg.memory_budget_bytes;
     proto_err_t err;
     if (m->cls == CMD_WRITER &&
@@ -470,6 +479,8 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *bytes, size_t l
     rc = m->fn(&ctx);
     if (rc == 0 && out->len == head_end && !notify)
         rc = no_result(m, &err);
+    if (rc == 0 && ctx.after)
+        ctx.after(srv, ctx.after_vals);
     if (rc != 0 || notify) {
         out->len = mark;
         if (rc != 0 && !notify)
@@ -523,6 +534,8 @@ void dispatch_job_finish(server_t *srv, exec_job_t *base, proto_buf_t *out)
             pack_error(out, job->msgid, &base->err);
         }
     }
+    if (base->rc == 0 && job->after)
+        job->after(srv, job->after_vals); /* committed: publish it */
     stats_record(&srv->method_stats[job->method], stats_now_ns() - job->t0_ns, base->rc != 0);
     if (srv->methods[job->method].cls == CMD_WRITER)
         srv->write_queue_bytes -= job->cost;

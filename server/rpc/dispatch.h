@@ -53,7 +53,8 @@ dispatch_result_t dispatch_message(server_t *srv, const uint8_t *msg, size_t len
 
 /* Memory a queued job of an `len`-byte message with the decoded argument
  * map `args` (may be NULL) holds until answered: the job, the message copy
- * and the arrays and maps of its arguments, in one allocation. Charged to
+ * and the arrays and maps of its arguments, in one allocation (no copy
+ * without arguments). Charged to
  * the memory budget (and, for writes, to --write-queue). */
 size_t dispatch_job_cost(size_t len, const msgpack_object *args);
 

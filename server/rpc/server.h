@@ -1,8 +1,8 @@
 /* server.h - the state the layers share: configuration, connections,
  * executors, the method table, counters, the memory budget. One instance,
  * owned by noormd_main(); only the loop thread reads and writes it (the
- * writer and the pool touch their own structs, and the purge counters
- * atomically). */
+ * writer and the pool touch their own structs; handlers on them only read
+ * cfg and crypto). */
 #ifndef NOORMME_SERVER_H
 #define NOORMME_SERVER_H
 
@@ -52,7 +52,7 @@ typedef struct {
     uint64_t write_queue_bytes;   /* bytes held by write jobs not yet answered */
     stats_method_t *method_stats; /* one per entry of the method table */
     bool shutting_down;           /* SIGTERM received */
-    uint64_t purged_sessions;     /* expired rows removed; updated by the writer (atomic) */
+    uint64_t purged_sessions;     /* expired rows removed (counted after the commit) */
     uint64_t purged_vtokens;      /* ... verification tokens */
 } server_t;
 

@@ -68,8 +68,21 @@ static void pack_mix(msgpack_sbuffer *sb, unsigned run)
     snprintf(user, sizeof user, "alloc-user-%u", run);
     snprintf(token, sizeof token, "alloc-session-token-%u", run);
     snprintf(acct, sizeof acct, "alloc-acct-%u", run);
+    /* A nested extra field: reading it back unpacks JSON objects and arrays
+     * through the JSON reader's scratch buffers. */
+    static const char prefs[] = "\x82\xa5"
+                                "theme"
+                                "\xa4"
+                                "dark"
+                                "\xa4"
+                                "tags"
+                                "\x92\xa1"
+                                "a"
+                                "\xa1"
+                                "b";
     rpcc_arg_t create[] = {RPCC_STR("id", user), RPCC_STR("email", user),
-                           RPCC_STR("favouriteColour", "teal")};
+                           RPCC_STR("favouriteColour", "teal"),
+                           RPCC_RAW("prefs", prefs, sizeof prefs - 1)};
     rpcc_pack_request(sb, 1, "auth.createUser", create, RPCC_NARGS(create));
     rpcc_arg_t session[] = {RPCC_STR("sessionToken", token), RPCC_STR("userId", user),
                             RPCC_TIME("expires", 4102444800000LL)};

@@ -178,6 +178,31 @@ static void test_a_client_whose_replies_make_no_progress_is_dropped(void **state
     rpcc_close(&ctl);
 }
 
+/* The same for a client that sent EOF after its requests (a half-close)
+ * and does not read either: its replies cannot be delivered, so it is
+ * dropped at the deadline too, not kept until the server stops. */
+static void test_a_half_closed_client_whose_replies_stall_is_dropped_too(void **state)
+{
+    (void)state;
+    rpcc_t ctl, hog;
+    rpcc_connect_or_fail(&ctl, srv.socket_path);
+    put_big(&ctl);
+    uint64_t dropped = 0;
+    assert_int_equal(wait_stat_u64(&ctl, "connections/dropped", &dropped), 0);
+    rpcc_connect_or_fail(&hog, srv.socket_path);
+    /* 240 KB of replies: under the 256 KiB pause (so the server reads on and
+     * sees the EOF), over what the socket buffers take. */
+    send_gets(&hog, 4);
+    assert_int_equal(rpcc_shutdown_write(&hog), 0);
+    assert_int_equal(
+        wait_for_stat(&ctl, "connections/dropped", WAIT_GE, dropped + 1, WAIT_DEADLINE_MS, NULL),
+        0);
+    assert_int_equal(wait_for_stat(&ctl, "connections/current", WAIT_EQ, 1, WAIT_DEADLINE_MS, NULL),
+                     0);
+    rpcc_close(&hog);
+    rpcc_close(&ctl);
+}
+
 /* 60 clients each send 900 KB of a 1 MB message and stop: about 16 MiB of
  * budget holds only some of them. The others are told OUT_OF_MEMORY and
  * closed; the books never pass the budget, resident memory stays within
@@ -337,6 +362,9 @@ int main(void)
                                         start_default, stop_server),
         cmocka_unit_test_setup_teardown(test_a_client_whose_replies_make_no_progress_is_dropped,
                                         start_output_timeout, stop_server),
+        cmocka_unit_test_setup_teardown(
+            test_a_half_closed_client_whose_replies_stall_is_dropped_too, start_output_timeout,
+            stop_server),
         cmocka_unit_test_setup_teardown(test_half_sent_messages_are_held_only_within_the_budget,
                                         start_small_budget, stop_server),
         cmocka_unit_test_setup_teardown(test_queued_requests_are_charged_their_decoded_size,

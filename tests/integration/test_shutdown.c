@@ -316,6 +316,46 @@ static void test_sigint_stops_like_sigterm(void **state)
     assert_true(testsrv_log_contains(&srv, "signal=SIGINT"));
 }
 
+/* A burst of 3,000 pings is served in slices of 64 per loop turn; a
+ * SIGTERM in the middle must not close the connection on the requests
+ * still waiting for their slice: every one is answered (pong before the
+ * signal, SHUTTING_DOWN after), then the connection ends. */
+static void test_sigterm_answers_the_requests_waiting_for_their_slice(void **state)
+{
+    (void)state;
+    enum { BURST = 3000 };
+    rpcc_t c;
+    rpcc_connect_or_fail(&c, srv.socket_path);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (uint32_t i = 0; i < BURST; i++)
+        rpcc_pack_request(&sb, i, "server.ping", NULL, 0);
+    assert_int_equal(rpcc_send(&c, sb.data, sb.size, RPCC_TIMEOUT_MS), RPCC_OK);
+    msgpack_sbuffer_destroy(&sb);
+    assert_int_equal(testsrv_signal(&srv, SIGTERM), 0);
+    unsigned pongs = 0, refused = 0;
+    for (int n = 0; n < BURST; n++) {
+        msgpack_unpacked u;
+        int r = rpcc_read(&c, &u, RPCC_TIMEOUT_MS);
+        if (r != RPCC_OK)
+            fail_msg("after %u pongs and %u refusals: %s", pongs, refused, rpcc_status_name(r));
+        uint32_t id;
+        const msgpack_object *err, *res;
+        assert_true(rpcc_response_parts(&u.data, &id, &err, &res));
+        if (err->type == MSGPACK_OBJECT_NIL)
+            pongs++;
+        else if (rpcc_error_is(err, "SHUTTING_DOWN"))
+            refused++;
+        else
+            fail_msg("unexpected error for ping %u", id);
+        msgpack_unpacked_destroy(&u);
+    }
+    fprintf(stderr, "burst at SIGTERM: %u pongs, %u SHUTTING_DOWN\n", pongs, refused);
+    assert_int_equal(rpcc_expect_closed(&c, RPCC_TIMEOUT_MS), 0);
+    rpcc_close(&c);
+    assert_int_equal(testsrv_wait_exit(&srv, WAIT_DEADLINE_MS), 0);
+}
+
 static void test_request_sent_during_the_drain_gets_shutting_down(void **state)
 {
     (void)state;
@@ -381,6 +421,8 @@ int main(void)
             test_sigterm_with_a_client_that_never_reads_exits_0_at_the_deadline,
             start_server_short_deadline, stop_server),
         cmocka_unit_test_setup_teardown(test_sigint_stops_like_sigterm, start_server, stop_server),
+        cmocka_unit_test_setup_teardown(test_sigterm_answers_the_requests_waiting_for_their_slice,
+                                        start_server_long_deadline, stop_server),
         cmocka_unit_test_setup_teardown(test_request_sent_during_the_drain_gets_shutting_down,
                                         start_server, stop_server),
     };

@@ -557,6 +557,11 @@ static void test_dispatch_register_refuses_repeats_wide_methods_and_late_calls(v
     assert_int_equal(dispatch_register(&srv, cmd_builtin_methods, cmd_builtin_method_count), 0);
     cmd_method_t again = cmd_builtin_methods[0];
     assert_int_equal(dispatch_register(&srv, &again, 1), -1);
+    /* Two of one name in the same call (a repeated methods.def entry). */
+    cmd_method_t twins[2] = {{"test.twin", cmd_builtin_methods[0].fn, CMD_LOOP, false, NULL, 0, 9},
+                             {"test.twin", cmd_builtin_methods[0].fn, CMD_LOOP, false, NULL, 0, 9}};
+    assert_int_equal(dispatch_register(&srv, twins, 2), -1);
+    assert_int_equal(srv.nmethods, cmd_builtin_method_count);
     cmd_method_t wide = {"test.wide", cmd_builtin_methods[0].fn, CMD_LOOP, false,
                          NULL,        CMD_MAX_ARGS + 1,          9};
     assert_int_equal(dispatch_register(&srv, &wide, 1), -1);

@@ -429,6 +429,41 @@ static void test_decode_reports_parse_error_for_bytes_msgpack_rejects(void **sta
     assert_int_equal(proto_msg_decode(deep, sizeof deep, &f->zone, &m), -PROTO_E_PARSE_ERROR);
 }
 
+/* A request msgpack-c could not decode for lack of memory is still
+ * answered: its msgid is read off the raw bytes, in every integer encoding
+ * of a value 0..UINT32_MAX the decoder accepts, and refused otherwise. */
+static void test_peek_msgid_reads_every_encoding_of_a_uint32(void **state)
+{
+    (void)state;
+    uint32_t id = 0;
+    struct {
+        const char *bytes;
+        size_t len;
+        bool ok;
+        uint32_t want;
+    } cases[] = {
+        {"\x94\x00\x07", 3, true, 7},                          /* fixint */
+        {"\x94\x00\xcc\xff", 4, true, 255},                    /* uint 8 */
+        {"\x94\x00\xcd\x01\x00", 5, true, 256},                /* uint 16 */
+        {"\x94\x00\xce\xff\xff\xff\xff", 7, true, UINT32_MAX}, /* uint 32 */
+        {"\x94\x00\xcf\x00\x00\x00\x00\xff\xff\xff\xff", 11, true, UINT32_MAX},
+        {"\x94\x00\xcf\x00\x00\x00\x01\x00\x00\x00\x00", 11, false, 0}, /* 2^32 */
+        {"\x94\x00\xd0\x05", 4, true, 5},                               /* int 8 */
+        {"\x94\x00\xd0\xff", 4, false, 0},                              /* -1 */
+        {"\x94\x00\xd3\x00\x00\x00\x00\x00\x00\x00\x2a", 11, true, 42},
+        {"\x94\x00\xce\xff\xff", 5, false, 0}, /* cut short */
+        {"\x94\x01\x07", 3, false, 0},         /* a response */
+        {"\x93\x02\xa1", 3, false, 0},         /* a notification */
+        {"\xdc\x00\x04\x00\x09", 5, true, 9},  /* array 16 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        id = 12345;
+        bool ok = proto_peek_msgid((const uint8_t *)cases[i].bytes, cases[i].len, &id);
+        if (ok != cases[i].ok || (ok && id != cases[i].want))
+            fail_msg("case %zu: got %d/%u", i, ok, id);
+    }
+}
+
 /* Error replies ------------------------------------------------------------ */
 
 static void test_err_set_returns_negated_code_and_formats_message(void **state)
@@ -936,6 +971,7 @@ int main(void)
         FIXTURE_TEST(test_decode_refuses_method_that_is_not_a_string),
         FIXTURE_TEST(test_decode_refuses_non_array_root),
         FIXTURE_TEST(test_decode_reports_parse_error_for_bytes_msgpack_rejects),
+        cmocka_unit_test(test_peek_msgid_reads_every_encoding_of_a_uint32),
         cmocka_unit_test(test_err_set_returns_negated_code_and_formats_message),
         cmocka_unit_test(test_err_set_truncates_long_message_and_clears_details),
         FIXTURE_TEST(test_error_response_round_trips),
