@@ -154,18 +154,20 @@ static void test_a_client_that_stops_reading_is_paused_not_buffered(void **state
     rpcc_close(&ctl);
 }
 
-/* With --output-timeout-ms 300, a client whose replies make no progress is
- * dropped (connections.dropped) and its memory given back. */
-static void test_a_client_whose_replies_make_no_progress_is_dropped(void **state)
+/* With --output-timeout-ms 300: a client sends `gets` requests for 60 KB
+ * values, half-closes when `half_close`, and reads nothing. It is dropped
+ * (connections.dropped, reason=output_timeout) and its memory given back. */
+static void expect_dropped_for_stalled_replies(unsigned gets, bool half_close)
 {
-    (void)state;
     rpcc_t ctl, hog;
     rpcc_connect_or_fail(&ctl, srv.socket_path);
     put_big(&ctl);
     uint64_t dropped = 0;
     assert_int_equal(wait_stat_u64(&ctl, "connections/dropped", &dropped), 0);
     rpcc_connect_or_fail(&hog, srv.socket_path);
-    send_gets(&hog, 50);
+    send_gets(&hog, gets);
+    if (half_close)
+        assert_int_equal(rpcc_shutdown_write(&hog), 0);
     assert_int_equal(
         wait_for_stat(&ctl, "connections/dropped", WAIT_GE, dropped + 1, WAIT_DEADLINE_MS, NULL),
         0);
@@ -178,29 +180,20 @@ static void test_a_client_whose_replies_make_no_progress_is_dropped(void **state
     rpcc_close(&ctl);
 }
 
-/* The same for a client that sent EOF after its requests (a half-close)
- * and does not read either: its replies cannot be delivered, so it is
- * dropped at the deadline too, not kept until the server stops. */
+static void test_a_client_whose_replies_make_no_progress_is_dropped(void **state)
+{
+    (void)state;
+    expect_dropped_for_stalled_replies(50, false);
+}
+
+/* The same for a client that sent EOF after its requests: 240 KB of
+ * replies stay under the 256 KiB pause (so the server reads on and sees the
+ * EOF) and over what the socket buffers take. It is dropped at the deadline
+ * too, not kept until the server stops. */
 static void test_a_half_closed_client_whose_replies_stall_is_dropped_too(void **state)
 {
     (void)state;
-    rpcc_t ctl, hog;
-    rpcc_connect_or_fail(&ctl, srv.socket_path);
-    put_big(&ctl);
-    uint64_t dropped = 0;
-    assert_int_equal(wait_stat_u64(&ctl, "connections/dropped", &dropped), 0);
-    rpcc_connect_or_fail(&hog, srv.socket_path);
-    /* 240 KB of replies: under the 256 KiB pause (so the server reads on and
-     * sees the EOF), over what the socket buffers take. */
-    send_gets(&hog, 4);
-    assert_int_equal(rpcc_shutdown_write(&hog), 0);
-    assert_int_equal(
-        wait_for_stat(&ctl, "connections/dropped", WAIT_GE, dropped + 1, WAIT_DEADLINE_MS, NULL),
-        0);
-    assert_int_equal(wait_for_stat(&ctl, "connections/current", WAIT_EQ, 1, WAIT_DEADLINE_MS, NULL),
-                     0);
-    rpcc_close(&hog);
-    rpcc_close(&ctl);
+    expect_dropped_for_stalled_replies(4, true);
 }
 
 /* 60 clients each send 900 KB of a 1 MB message and stop: about 16 MiB of
