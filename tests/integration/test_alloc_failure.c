@@ -204,11 +204,52 @@ static void test_every_allocation_failure_is_answered_and_survived(void **state)
     assert_true(with_oom > 0);  /* some failures were answered as OUT_OF_MEMORY */
 }
 
+/* issue 7 defect 4: msgpack-c running out of memory while it decodes a
+ * request was answered PARSE_ERROR and the connection closed, blaming the
+ * client. With msgpack-c's large allocations failing (msgpack_failalloc,
+ * preloaded; plain builds only), a request whose arguments decode to about
+ * 48 KB is answered OUT_OF_MEMORY (retriable) under its own msgid, and the
+ * same connection then serves a small request. */
+static void test_decode_out_of_memory_is_a_retriable_answer_not_a_close(void **state)
+{
+    (void)state;
+#ifndef MSGPACK_FAILALLOC_SO
+    skip(); /* a sanitizer owns malloc: no preloading */
+#else
+    testsrv_t s;
+    assert_int_equal(testsrv_init(&s, NOORMD_TEST_BIN, NULL), 0);
+    assert_int_equal(testsrv_set_env(&s, "LD_PRELOAD", MSGPACK_FAILALLOC_SO), 0);
+    assert_int_equal(testsrv_set_env(&s, "NOORMME_TEST_FAIL_MSGPACK_MIN", "16384"), 0);
+    assert_int_equal(testsrv_launch(&s), 0);
+    assert_int_equal(testsrv_wait_ready(&s, TESTSRV_READY_TIMEOUT_MS), 0);
+    rpcc_t c;
+    rpcc_connect_or_fail(&c, s.socket_path);
+    msgpack_sbuffer arr;
+    msgpack_sbuffer_init(&arr);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &arr, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2000);
+    for (int i = 0; i < 2000; i++)
+        msgpack_pack_int(&pk, i);
+    rpcc_arg_t args[] = {RPCC_STR("id", "wide-decode"), RPCC_RAW("numbers", arr.data, arr.size)};
+    msgpack_unpacked u;
+    const msgpack_object *err = rpcc_call_error(&c, 41, "auth.createUser", args, RPCC_NARGS(args),
+                                                "OUT_OF_MEMORY", &u, RPCC_TIMEOUT_MS);
+    assert_non_null(err);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&arr);
+    assert_int_equal(rpcc_ping(&c, 42, RPCC_TIMEOUT_MS), RPCC_OK); /* still open */
+    rpcc_close(&c);
+    assert_int_equal(testsrv_finish(&s), 0);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_every_allocation_failure_is_answered_and_survived,
                                         start_server, stop_server),
+        cmocka_unit_test(test_decode_out_of_memory_is_a_retriable_answer_not_a_close),
     };
     int failed = cmocka_run_group_tests_name("alloc_failure", tests, NULL, NULL);
     return failed + testsrv_problems();
