@@ -38,9 +38,10 @@ run_suite() {
 }
 
 # adapter-ts: npm ci only when node_modules is missing or older than the
-# lock file; counts come from node's "ℹ pass N" / "ℹ fail N" summary.
+# lock file; counts come from node's "ℹ pass N" / "ℹ fail N" / "ℹ cancelled N"
+# summary (a test file that times out is cancelled: it counts as failed).
 run_node() {
-  local bin log rc p f
+  local bin log rc p f c
   bin="$(cd "$build" && pwd)/noormd-test"
   log=$(mktemp)
   echo "== @noormme/client (adapter-ts, node --test)"
@@ -56,6 +57,8 @@ run_node() {
   rc=${PIPESTATUS[0]}
   p=$(grep -E '^ℹ pass [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
   f=$(grep -E '^ℹ fail [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
+  c=$(grep -E '^ℹ cancelled [0-9]+$' "$log" | tail -n 1 | awk '{print $3}')
+  f=$((${f:-0} + ${c:-0}))
   if [ -n "$p" ]; then
     passed=$((passed + p))
     failed=$((failed + ${f:-0}))
